@@ -1,0 +1,1 @@
+//! pushgate's delivery workers (skeleton until the dispatcher issue).

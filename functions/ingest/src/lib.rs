@@ -1,0 +1,1 @@
+//! pushgate's HTTP front door.

@@ -1,0 +1,10 @@
+//! pushgate's shared core: the notification model, the MongoosePush API contract
+//! (decoding and answers), the job envelope, and the queue between ingest and dispatch.
+
+pub mod api;
+pub mod job;
+pub mod notification;
+pub mod queue;
+
+pub use job::{ApiVersion, Job, JobId};
+pub use notification::{Alert, Mode, Notification, Priority, Service, Target};

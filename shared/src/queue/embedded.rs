@@ -1,0 +1,3 @@
+//! placeholder, being written
+/// In-process queue.
+pub struct EmbeddedQueue;

@@ -1,0 +1,3 @@
+//! placeholder, being written
+/// Redis Streams queue.
+pub struct RedisQueue;
