@@ -51,6 +51,21 @@ pub enum RequestError {
     TooLarge { limit_bytes: usize },
 }
 
+impl RequestError {
+    /// A stable snake_case name for the refusal, used as the v3 `reason` and as a label.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RequestError::Validation(_) => "invalid_value",
+            RequestError::MalformedJson(_) => "malformed_json",
+            RequestError::EmptyBody => "empty_body",
+            RequestError::InvalidUtf8 => "invalid_utf8",
+            RequestError::MissingContentType => "missing_content_type",
+            RequestError::UnsupportedContentType => "unsupported_content_type",
+            RequestError::TooLarge { .. } => "payload_too_large",
+        }
+    }
+}
+
 /// MongoosePush's error categories: the first half of its internal `{category, reason}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

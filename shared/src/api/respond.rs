@@ -70,25 +70,30 @@ fn answer_v2(error: &PushError) -> Answer {
     }
 }
 
-/// The answer for a request refused before it was queued. Schema errors use
-/// OpenApiSpex's list in every version; the others a one-line reason in the
-/// version's own key (`reason` for v3, `details` for v2 and v1).
+/// The answer for a request refused before it was queued.
+///
+/// Schema and header errors are 422 with OpenApiSpex's `errors` list in every version
+/// (header errors at pointer `/`, as OpenApiSpex places them). The others are 400 or 413
+/// with a plain body: v3 `{"reason":"<code>","message":"<text>"}`, where the code is
+/// [`RequestError::code`]; v2 and v1 `{"details":"<text>"}`.
 pub fn answer_for_request_error(version: ApiVersion, error: &RequestError) -> Answer {
-    let (status, field_errors) = match error {
-        RequestError::Validation(errors) => (422, errors.clone()),
-        RequestError::MissingContentType => (
-            422,
-            vec![FieldError::new("/content-type", "Missing header: content-type")],
-        ),
-        RequestError::UnsupportedContentType => (
-            422,
-            vec![FieldError::new("/content-type", "Invalid value for header: content-type")],
-        ),
+    let field_errors = match error {
+        RequestError::Validation(errors) => errors.clone(),
+        RequestError::MissingContentType => {
+            vec![FieldError::new("/", "Missing header: content-type")]
+        }
+        RequestError::UnsupportedContentType => {
+            vec![FieldError::new(
+                "/",
+                "Invalid value for header: content-type",
+            )]
+        }
         RequestError::TooLarge { .. } => return plain(version, 413, error),
         RequestError::MalformedJson(_) | RequestError::EmptyBody | RequestError::InvalidUtf8 => {
             return plain(version, 400, error);
         }
     };
+
     let errors: Vec<Value> = field_errors
         .iter()
         .map(|e| {
@@ -100,18 +105,15 @@ pub fn answer_for_request_error(version: ApiVersion, error: &RequestError) -> An
         })
         .collect();
     Answer {
-        status,
+        status: 422,
         body: json!({ "errors": errors }),
     }
 }
 
 fn plain(version: ApiVersion, status: u16, error: &RequestError) -> Answer {
-    let key = match version {
-        ApiVersion::V3 => "reason",
-        ApiVersion::V2 | ApiVersion::V1 => "details",
+    let body = match version {
+        ApiVersion::V3 => json!({ "reason": error.code(), "message": error.to_string() }),
+        ApiVersion::V2 | ApiVersion::V1 => json!({ "details": error.to_string() }),
     };
-    Answer {
-        status,
-        body: json!({ key: error.to_string() }),
-    }
+    Answer { status, body }
 }
