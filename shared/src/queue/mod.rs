@@ -76,6 +76,20 @@ pub struct StoredDeadLetter {
     pub letter: DeadLetter,
 }
 
+/// A dead letter whose job cannot be decoded (a corrupt stream entry), kept as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnreadableDeadLetter {
+    /// Its id in the dead-letter stream, for [`Queue::remove_dead_letters`].
+    pub id: String,
+    /// The `job` field exactly as stored (empty when the entry had none).
+    pub raw_job: String,
+    /// Why it was given up: `corrupt` for entries the queue could not decode.
+    pub reason: String,
+    /// Why the job or the letter could not be decoded.
+    pub error: String,
+    pub failed_at_ms: u64,
+}
+
 /// Why a queue operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -85,6 +99,9 @@ pub enum QueueError {
     Corrupt { entry: String, reason: String },
     #[error("the queue is closed")]
     Closed,
+    /// An entry id that no stream of this queue can hold (bad shard or id syntax).
+    #[error("{0} is not an entry of this queue")]
+    UnknownEntry(String),
 }
 
 /// The queue contract. Both backends pass one test suite (`shared/tests/queue_contract.rs`).
@@ -132,8 +149,12 @@ pub trait Queue: Send + Sync + 'static {
 
     /// Puts `job` (already carrying its new attempt count) in the retry set, due at
     /// `due_at_ms`, and acknowledges `entry`, as one atomic step.
-    async fn retry_later(&self, entry: &EntryId, job: &Job, due_at_ms: u64)
-    -> Result<(), QueueError>;
+    async fn retry_later(
+        &self,
+        entry: &EntryId,
+        job: &Job,
+        due_at_ms: u64,
+    ) -> Result<(), QueueError>;
 
     /// Moves up to `limit` retries due at `now_ms` back into their streams; each due
     /// retry is moved exactly once even when several movers race. Returns how many moved.
@@ -147,8 +168,16 @@ pub trait Queue: Send + Sync + 'static {
         letter: &DeadLetter,
     ) -> Result<(), QueueError>;
 
-    /// Lists up to `count` dead letters, oldest first.
+    /// Lists up to `count` dead letters, oldest first, skipping those whose job cannot be
+    /// decoded (see [`Queue::unreadable_dead_letters`]).
     async fn dead_letters(&self, count: usize) -> Result<Vec<StoredDeadLetter>, QueueError>;
+
+    /// Lists up to `count` dead letters whose job cannot be decoded, oldest first, so an
+    /// operator can inspect and remove them; [`DeadLetter`] needs a readable job.
+    async fn unreadable_dead_letters(
+        &self,
+        count: usize,
+    ) -> Result<Vec<UnreadableDeadLetter>, QueueError>;
 
     /// Removes dead letters by id (after a replay or a purge). Returns how many were removed.
     async fn remove_dead_letters(&self, ids: &[String]) -> Result<usize, QueueError>;
@@ -164,6 +193,20 @@ pub trait Queue: Send + Sync + 'static {
     /// True when `device_token` was declared dead and the memory has not expired.
     async fn is_dead_token(&self, service: Service, device_token: &str)
     -> Result<bool, QueueError>;
+}
+
+/// A job as the `job` field of a stream entry stores it: its JSON.
+pub(crate) fn encode_job(job: &Job) -> String {
+    serde_json::to_string(job).expect("a Job always serializes: every map key is a string")
+}
+
+/// Reads a stored `job` field back, rejecting envelope formats this version does not know.
+pub(crate) fn decode_job(raw: &str) -> Result<Job, String> {
+    let job: Job = serde_json::from_str(raw).map_err(|error| error.to_string())?;
+    if job.format != crate::job::JOB_FORMAT {
+        return Err(format!("envelope format {} is unknown", job.format));
+    }
+    Ok(job)
 }
 
 /// The shard a device token's jobs go to: a stable hash (FNV-1a), the same in every

@@ -1,3 +1,372 @@
-//! placeholder, being written
-/// Redis Streams queue.
-pub struct RedisQueue;
+//! The Redis Streams backend (redis-rs): a stream per shard read by one consumer group, a
+//! sorted set for retries, a dead-letter stream, and expiring keys for idempotency and dead
+//! tokens. It uses the Redis 7.0 command set only (ElastiCache, Debian).
+
+mod dead_letters;
+mod read;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ::redis::aio::ConnectionManager;
+use ::redis::{Client, RedisError, Script};
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+
+use super::{
+    DeadLetter, Delivery, EntryId, Queue, QueueError, QueueOptions, StoredDeadLetter,
+    UnreadableDeadLetter, encode_job, shard_for,
+};
+use crate::job::Job;
+use crate::notification::Service;
+
+/// Sets the job id's idempotency key and, only when it was not set, appends the job.
+/// KEYS: idempotency key, stream. ARGV: TTL in ms, job JSON. Returns 1 if appended.
+const APPEND_SCRIPT: &str = r"
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
+  redis.call('XADD', KEYS[2], '*', 'job', ARGV[2])
+  return 1
+end
+return 0
+";
+
+/// Moves due retries (members `{shard}:{job JSON}`) back to their streams. A member is
+/// appended only by the mover whose ZREM removed it, so racing movers never duplicate it.
+/// KEYS: retry set, then every stream by shard. ARGV: now in ms, limit.
+const MOVE_RETRIES_SCRIPT: &str = r"
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local shards = #KEYS - 1
+local moved = 0
+for _, member in ipairs(due) do
+  if redis.call('ZREM', KEYS[1], member) == 1 then
+    local colon = string.find(member, ':', 1, true)
+    local shard = colon and tonumber(string.sub(member, 1, colon - 1)) or 0
+    local job = colon and string.sub(member, colon + 1) or member
+    redis.call('XADD', KEYS[2 + (shard % shards)], '*', 'job', job)
+    moved = moved + 1
+  end
+end
+return moved
+";
+
+/// The queue on a Redis server; clones share the connections and the read positions.
+#[derive(Clone)]
+pub struct RedisQueue {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    /// Shared by every non-blocking command; it reconnects on its own after a drop.
+    manager: ConnectionManager,
+    options: QueueOptions,
+    keys: Keys,
+    append: Script,
+    move_retries: Script,
+    /// Read state per consumer name (see [`read::Reader`]).
+    readers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<read::Reader>>>>,
+}
+
+/// The key names of one queue, from its prefix (DESIGN.md section 3).
+struct Keys {
+    prefix: String,
+    streams: Vec<String>,
+    retry: String,
+    dead_letters: String,
+}
+
+impl Keys {
+    fn new(options: &QueueOptions) -> Self {
+        let prefix = &options.prefix;
+        Keys {
+            prefix: prefix.clone(),
+            streams: (0..options.shards.max(1))
+                .map(|shard| format!("{prefix}:jobs:{shard}"))
+                .collect(),
+            retry: format!("{prefix}:retry"),
+            dead_letters: format!("{prefix}:dlq"),
+        }
+    }
+
+    fn idempotency(&self, job: &Job) -> String {
+        format!("{}:idem:{}", self.prefix, job.id)
+    }
+
+    /// Tokens are stored hashed, so the key space holds no device token in clear.
+    fn dead_token(&self, service: Service, device_token: &str) -> String {
+        let digest = Sha256::digest(device_token.as_bytes());
+        let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+        format!("{}:dead:{}:{hex}", self.prefix, service.as_str())
+    }
+}
+
+impl RedisQueue {
+    /// Connects to the Redis at `url` (`redis://` or `rediss://`).
+    ///
+    /// # Errors
+    ///
+    /// A bad URL or a server that does not answer.
+    pub async fn connect(url: &str, options: QueueOptions) -> Result<Self, QueueError> {
+        let client = Client::open(url)?;
+        let manager = ConnectionManager::new(client.clone()).await?;
+        let keys = Keys::new(&options);
+        Ok(RedisQueue {
+            inner: Arc::new(Inner {
+                client,
+                manager,
+                options,
+                keys,
+                append: Script::new(APPEND_SCRIPT),
+                move_retries: Script::new(MOVE_RETRIES_SCRIPT),
+                readers: Mutex::default(),
+            }),
+        })
+    }
+
+    fn connection(&self) -> ConnectionManager {
+        self.inner.manager.clone()
+    }
+
+    fn group(&self) -> &str {
+        &self.inner.options.group
+    }
+
+    fn shard_count(&self) -> u16 {
+        self.inner.keys.streams.len() as u16
+    }
+
+    fn stream_key(&self, shard: u16) -> Option<&str> {
+        self.inner
+            .keys
+            .streams
+            .get(usize::from(shard))
+            .map(String::as_str)
+    }
+
+    /// The stream holding `entry`, or why this queue has none.
+    fn stream_of(&self, entry: &EntryId) -> Result<&str, QueueError> {
+        self.stream_key(entry.shard)
+            .ok_or_else(|| QueueError::UnknownEntry(format!("{}/{}", entry.shard, entry.id)))
+    }
+
+    async fn append_once(&self, key: &str, stream: &str, raw: &str) -> Result<bool, RedisError> {
+        let ttl_ms = self.inner.options.idempotency_ttl.as_millis().max(1) as u64;
+        let appended: i64 = self
+            .inner
+            .append
+            .key(key)
+            .key(stream)
+            .arg(ttl_ms)
+            .arg(raw)
+            .invoke_async(&mut self.connection())
+            .await?;
+        Ok(appended == 1)
+    }
+}
+
+/// True for failures of the connection rather than of the command: I/O errors and the
+/// errors on which the connection manager replaces its connection.
+fn is_connection_failure(error: &RedisError) -> bool {
+    error.is_io_error()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || error.is_unrecoverable_error()
+}
+
+#[async_trait]
+impl Queue for RedisQueue {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn ping(&self) -> Result<(), QueueError> {
+        let _: String = ::redis::cmd("PING")
+            .query_async(&mut self.connection())
+            .await?;
+        Ok(())
+    }
+
+    /// Retried once when the connection dropped: the connection manager reconnects but
+    /// does not replay, and the idempotency key makes a repeat harmless. When the drop
+    /// lost only the reply, the retry finds the job appended and answers `false`.
+    async fn append(&self, job: &Job) -> Result<bool, QueueError> {
+        let key = self.inner.keys.idempotency(job);
+        let shard = shard_for(&job.notification.target.device_token, self.shard_count());
+        let stream = self
+            .stream_key(shard)
+            .expect("shard_for always answers a shard below the shard count");
+        let raw = encode_job(job);
+
+        match self.append_once(&key, stream, &raw).await {
+            Err(error) if is_connection_failure(&error) => {
+                tracing::warn!(%error, job_id = %job.id, "append failed on the connection, retrying once");
+                Ok(self.append_once(&key, stream, &raw).await?)
+            }
+            outcome => Ok(outcome?),
+        }
+    }
+
+    async fn ensure_group(&self) -> Result<(), QueueError> {
+        let mut connection = self.connection();
+        for stream in &self.inner.keys.streams {
+            let created: Result<(), RedisError> = ::redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(stream)
+                .arg(self.group())
+                .arg("0")
+                .arg("MKSTREAM")
+                .query_async(&mut connection)
+                .await;
+            match created {
+                Err(error) if error.code() == Some("BUSYGROUP") => {}
+                other => other?,
+            }
+        }
+        Ok(())
+    }
+
+    async fn read(
+        &self,
+        consumer: &str,
+        count: usize,
+        block: Duration,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        self.read_for(consumer, count, block).await
+    }
+
+    async fn ack(&self, entries: &[EntryId]) -> Result<(), QueueError> {
+        let mut by_stream: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for entry in entries {
+            by_stream
+                .entry(self.stream_of(entry)?)
+                .or_default()
+                .push(&entry.id);
+        }
+        let mut connection = self.connection();
+        for (stream, ids) in by_stream {
+            let _: usize = ::redis::cmd("XACK")
+                .arg(stream)
+                .arg(self.group())
+                .arg(ids)
+                .query_async(&mut connection)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn claim_idle(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        self.claim_idle_for(consumer, min_idle, count).await
+    }
+
+    async fn retry_later(
+        &self,
+        entry: &EntryId,
+        job: &Job,
+        due_at_ms: u64,
+    ) -> Result<(), QueueError> {
+        let stream = self.stream_of(entry)?;
+        let shard = shard_for(&job.notification.target.device_token, self.shard_count());
+        let member = format!("{shard}:{}", encode_job(job));
+        ::redis::pipe()
+            .atomic()
+            .cmd("ZADD")
+            .arg(&self.inner.keys.retry)
+            .arg(due_at_ms)
+            .arg(member)
+            .ignore()
+            .cmd("XACK")
+            .arg(stream)
+            .arg(self.group())
+            .arg(&entry.id)
+            .ignore()
+            .exec_async(&mut self.connection())
+            .await?;
+        Ok(())
+    }
+
+    async fn move_due_retries(&self, now_ms: u64, limit: usize) -> Result<usize, QueueError> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        let keys = &self.inner.keys;
+        let mut invocation = self.inner.move_retries.key(&keys.retry);
+        for stream in &keys.streams {
+            invocation.key(stream);
+        }
+        let moved: usize = invocation
+            .arg(now_ms)
+            .arg(limit)
+            .invoke_async(&mut self.connection())
+            .await?;
+        Ok(moved)
+    }
+
+    async fn dead_letter(
+        &self,
+        entry: Option<&EntryId>,
+        letter: &DeadLetter,
+    ) -> Result<(), QueueError> {
+        self.add_dead_letter(entry, letter).await
+    }
+
+    async fn dead_letters(&self, count: usize) -> Result<Vec<StoredDeadLetter>, QueueError> {
+        self.list_dead_letters(count).await
+    }
+
+    async fn unreadable_dead_letters(
+        &self,
+        count: usize,
+    ) -> Result<Vec<UnreadableDeadLetter>, QueueError> {
+        self.list_unreadable_dead_letters(count).await
+    }
+
+    async fn remove_dead_letters(&self, ids: &[String]) -> Result<usize, QueueError> {
+        self.delete_dead_letters(ids).await
+    }
+
+    /// A zero `ttl` forgets the token.
+    async fn remember_dead_token(
+        &self,
+        service: Service,
+        device_token: &str,
+        ttl: Duration,
+    ) -> Result<(), QueueError> {
+        let key = self.inner.keys.dead_token(service, device_token);
+        let mut connection = self.connection();
+        if ttl.is_zero() {
+            ::redis::cmd("DEL")
+                .arg(&key)
+                .exec_async(&mut connection)
+                .await?;
+        } else {
+            let ttl_ms = ttl.as_millis().max(1) as u64;
+            ::redis::cmd("SET")
+                .arg(&key)
+                .arg("1")
+                .arg("PX")
+                .arg(ttl_ms)
+                .exec_async(&mut connection)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn is_dead_token(
+        &self,
+        service: Service,
+        device_token: &str,
+    ) -> Result<bool, QueueError> {
+        let key = self.inner.keys.dead_token(service, device_token);
+        let exists: bool = ::redis::cmd("EXISTS")
+            .arg(key)
+            .query_async(&mut self.connection())
+            .await?;
+        Ok(exists)
+    }
+}
