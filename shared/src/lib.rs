@@ -5,6 +5,7 @@ pub mod api;
 pub mod job;
 pub mod notification;
 pub mod queue;
+pub mod reply;
 
 pub use job::{ApiVersion, Job, JobId};
 pub use notification::{Alert, Mode, Notification, Priority, Service, Target};

@@ -5,10 +5,14 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
+use pushgate_shared::api::{Category, PushError};
 use pushgate_shared::queue::{
     DeadLetter, Delivery, EmbeddedQueue, Queue, QueueOptions, RedisQueue, shard_for,
 };
-use pushgate_shared::{Alert, ApiVersion, Job, Mode, Notification, Priority, Service, Target};
+use pushgate_shared::reply::{FirstAttempt, JobReply};
+use pushgate_shared::{
+    Alert, ApiVersion, Job, JobId, Mode, Notification, Priority, Service, Target,
+};
 use pushgate_testkit::redis_server::{CuttableRelay, redis_url, unique_prefix};
 
 /// Upper bound for any one test, so a hang fails instead of stalling the run.
@@ -192,6 +196,7 @@ contract_tests!(
     corrupt_entry_is_dead_lettered_as_corrupt,
     shards_route_by_token_and_reads_span_them,
     append_after_a_dropped_connection_succeeds,
+    replies_reach_only_their_instance,
 );
 
 fn job_for(token: &str) -> Job {
@@ -698,6 +703,42 @@ async fn dead_token_memory_expires<H: Harness>() {
             .is_dead_token(Service::Fcm, "long")
             .await
             .unwrap()
+    );
+}
+
+async fn replies_reach_only_their_instance<H: Harness>() {
+    let harness = H::start("replies", QueueOptions::default()).await;
+    let publisher = harness.open().await;
+    let listener = harness.open().await;
+    let mut mine = listener.subscribe_replies("ingest-a").await.unwrap();
+    let mut other = listener.subscribe_replies("ingest-b").await.unwrap();
+
+    let delivered = JobReply {
+        job_id: JobId("job-1".to_owned()),
+        first_attempt: FirstAttempt::Delivered,
+    };
+    let failed = JobReply {
+        job_id: JobId("job-2".to_owned()),
+        first_attempt: FirstAttempt::Failed {
+            error: PushError::new(Category::Unregistered, "Unregistered"),
+        },
+    };
+    publisher
+        .publish_reply("ingest-a", &delivered)
+        .await
+        .unwrap();
+    publisher.publish_reply("ingest-a", &failed).await.unwrap();
+    publisher
+        .publish_reply("nobody-listens", &delivered)
+        .await
+        .unwrap();
+
+    assert_eq!(mine.recv().await.unwrap(), delivered);
+    assert_eq!(mine.recv().await.unwrap(), failed);
+    let stray = tokio::time::timeout(Duration::from_millis(200), other.recv()).await;
+    assert!(
+        stray.is_err(),
+        "instance b got a reply meant for a: {stray:?}"
     );
 }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
 use self::store::{EntryKey, Store};
@@ -18,6 +18,7 @@ use super::{
 };
 use crate::job::Job;
 use crate::notification::Service;
+use crate::reply::JobReply;
 
 /// Per consumer and shard: `Some(key)` while re-reading the consumer's own pending entries
 /// after `key`, `None` once it reads new entries.
@@ -34,6 +35,8 @@ struct Shared {
     store: Mutex<Store>,
     /// Woken on every append, so blocked reads look again.
     appended: Notify,
+    /// Reply listeners by ingest instance.
+    replies: Mutex<HashMap<String, Vec<mpsc::Sender<JobReply>>>>,
 }
 
 impl EmbeddedQueue {
@@ -43,6 +46,7 @@ impl EmbeddedQueue {
             shared: Arc::new(Shared {
                 store: Mutex::new(Store::new(&options)),
                 appended: Notify::new(),
+                replies: Mutex::default(),
             }),
             positions: Arc::default(),
         }
@@ -229,7 +233,40 @@ impl Queue for EmbeddedQueue {
     ) -> Result<bool, QueueError> {
         Ok(self.store().is_dead_token(service, device_token))
     }
+
+    async fn publish_reply(&self, instance: &str, reply: &JobReply) -> Result<(), QueueError> {
+        let mut listeners = self
+            .shared
+            .replies
+            .lock()
+            .expect("no code panics while holding the replies lock");
+        if let Some(senders) = listeners.get_mut(instance) {
+            senders.retain(|sender| match sender.try_send(reply.clone()) {
+                Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => true,
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            });
+        }
+        Ok(())
+    }
+
+    async fn subscribe_replies(
+        &self,
+        instance: &str,
+    ) -> Result<mpsc::Receiver<JobReply>, QueueError> {
+        let (sender, receiver) = mpsc::channel(REPLY_BUFFER);
+        self.shared
+            .replies
+            .lock()
+            .expect("no code panics while holding the replies lock")
+            .entry(instance.to_owned())
+            .or_default()
+            .push(sender);
+        Ok(receiver)
+    }
 }
+
+/// Replies buffered per listener before further ones are dropped (the waiter then times out).
+const REPLY_BUFFER: usize = 4096;
 
 /// The instant `block` from now, capped for waits too long to represent.
 fn deadline_after(block: Duration) -> Instant {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::job::Job;
 use crate::notification::Service;
+use crate::reply::JobReply;
 
 pub use self::embedded::EmbeddedQueue;
 pub use self::redis::RedisQueue;
@@ -193,6 +194,17 @@ pub trait Queue: Send + Sync + 'static {
     /// True when `device_token` was declared dead and the memory has not expired.
     async fn is_dead_token(&self, service: Service, device_token: &str)
     -> Result<bool, QueueError>;
+
+    /// Sends `reply` to the ingest instance `instance` waiting on a job (sync-wait).
+    /// Nobody listening is fine: the reply is simply not seen.
+    async fn publish_reply(&self, instance: &str, reply: &JobReply) -> Result<(), QueueError>;
+
+    /// Listens for replies addressed to `instance` until the receiver is dropped. Replies
+    /// are not stored: one sent while nobody listens is lost, and the waiter times out.
+    async fn subscribe_replies(
+        &self,
+        instance: &str,
+    ) -> Result<tokio::sync::mpsc::Receiver<JobReply>, QueueError>;
 }
 
 /// A job as the `job` field of a stream entry stores it: its JSON.

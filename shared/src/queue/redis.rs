@@ -4,6 +4,7 @@
 
 mod dead_letters;
 mod read;
+mod replies;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,7 @@ use super::{
 };
 use crate::job::Job;
 use crate::notification::Service;
+use crate::reply::JobReply;
 
 /// Sets the job id's idempotency key and, only when it was not set, appends the job.
 /// KEYS: idempotency key, stream. ARGV: TTL in ms, job JSON. Returns 1 if appended.
@@ -87,6 +89,10 @@ impl Keys {
             retry: format!("{prefix}:retry"),
             dead_letters: format!("{prefix}:dlq"),
         }
+    }
+
+    fn replies(&self, instance: &str) -> String {
+        format!("{}:replies:{instance}", self.prefix)
     }
 
     fn idempotency(&self, job: &Job) -> String {
@@ -368,5 +374,23 @@ impl Queue for RedisQueue {
             .query_async(&mut self.connection())
             .await?;
         Ok(exists)
+    }
+
+    async fn publish_reply(&self, instance: &str, reply: &JobReply) -> Result<(), QueueError> {
+        let payload = serde_json::to_string(reply).expect("a reply always serializes");
+        let _listeners: i64 = ::redis::cmd("PUBLISH")
+            .arg(self.inner.keys.replies(instance))
+            .arg(payload)
+            .query_async(&mut self.connection())
+            .await?;
+        Ok(())
+    }
+
+    async fn subscribe_replies(
+        &self,
+        instance: &str,
+    ) -> Result<tokio::sync::mpsc::Receiver<JobReply>, QueueError> {
+        let channel = self.inner.keys.replies(instance);
+        replies::subscribe(self.inner.client.clone(), channel).await
     }
 }

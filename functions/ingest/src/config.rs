@@ -1,0 +1,142 @@
+//! Ingest settings, read from `PUSHGATE_*` environment variables (a full configuration
+//! file arrives with the operations issue).
+
+use std::net::SocketAddr;
+
+use pushgate_shared::queue::QueueOptions;
+
+/// Where ingest listens, which queue it writes to, and how large a request may be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestConfig {
+    /// `PUSHGATE_LISTEN`, default `127.0.0.1:8080`; unused under Lambda.
+    pub listen: SocketAddr,
+    /// `PUSHGATE_REDIS_URL`, else `REDIS_URL`; without either the embedded queue is used.
+    pub redis_url: Option<String>,
+    /// `PUSHGATE_MAX_BODY_BYTES`, default 65536: larger bodies get 413 unparsed.
+    pub max_body_bytes: usize,
+    /// `PUSHGATE_QUEUE_PREFIX` (default `pushgate`) and `PUSHGATE_QUEUE_SHARDS` (default 1).
+    pub queue: QueueOptions,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            redis_url: None,
+            max_body_bytes: 64 * 1024,
+            queue: QueueOptions::default(),
+        }
+    }
+}
+
+/// A setting that could not be read; it names the variable at fault.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl IngestConfig {
+    /// Reads the process environment.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first variable whose value cannot be used.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests need not touch the process environment.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first variable whose value cannot be used.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut config = IngestConfig::default();
+        if let Some(listen) = lookup("PUSHGATE_LISTEN") {
+            config.listen = parse("PUSHGATE_LISTEN", &listen)?;
+        }
+        config.redis_url = lookup("PUSHGATE_REDIS_URL")
+            .or_else(|| lookup("REDIS_URL"))
+            .filter(|url| !url.trim().is_empty());
+        if let Some(limit) = lookup("PUSHGATE_MAX_BODY_BYTES") {
+            config.max_body_bytes = parse("PUSHGATE_MAX_BODY_BYTES", &limit)?;
+        }
+        if let Some(prefix) = lookup("PUSHGATE_QUEUE_PREFIX") {
+            config.queue.prefix = prefix;
+        }
+        if let Some(shards) = lookup("PUSHGATE_QUEUE_SHARDS") {
+            config.queue.shards = parse("PUSHGATE_QUEUE_SHARDS", &shards)?;
+            if config.queue.shards == 0 {
+                return Err(ConfigError {
+                    variable: "PUSHGATE_QUEUE_SHARDS",
+                    problem: "must be at least 1".to_owned(),
+                });
+            }
+        }
+        Ok(config)
+    }
+}
+
+fn parse<T: std::str::FromStr>(variable: &'static str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.trim().parse().map_err(|error: T::Err| ConfigError {
+        variable,
+        problem: format!("cannot use {value:?}: {error}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup_from(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[test]
+    fn defaults_without_environment() {
+        let config = IngestConfig::from_lookup(|_| None).unwrap();
+        assert_eq!(config, IngestConfig::default());
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.redis_url, None);
+    }
+
+    #[test]
+    fn pushgate_redis_url_wins_over_redis_url() {
+        let config = IngestConfig::from_lookup(lookup_from(&[
+            ("REDIS_URL", "redis://a:1"),
+            ("PUSHGATE_REDIS_URL", "redis://b:2"),
+        ]))
+        .unwrap();
+        assert_eq!(config.redis_url.as_deref(), Some("redis://b:2"));
+        let config =
+            IngestConfig::from_lookup(lookup_from(&[("REDIS_URL", "redis://a:1")])).unwrap();
+        assert_eq!(config.redis_url.as_deref(), Some("redis://a:1"));
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let error =
+            IngestConfig::from_lookup(lookup_from(&[("PUSHGATE_LISTEN", "nowhere")])).unwrap_err();
+        assert_eq!(error.variable, "PUSHGATE_LISTEN");
+        let error = IngestConfig::from_lookup(lookup_from(&[("PUSHGATE_MAX_BODY_BYTES", "-1")]))
+            .unwrap_err();
+        assert_eq!(error.variable, "PUSHGATE_MAX_BODY_BYTES");
+        let error =
+            IngestConfig::from_lookup(lookup_from(&[("PUSHGATE_QUEUE_SHARDS", "0")])).unwrap_err();
+        assert_eq!(error.variable, "PUSHGATE_QUEUE_SHARDS");
+    }
+}

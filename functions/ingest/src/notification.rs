@@ -1,0 +1,117 @@
+//! `POST /v{1,2,3}/notification/{device_id}`: validate as MongoosePush does, append the
+//! job to the queue, and answer once the append is durable.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use pushgate_shared::api::{
+    Answer, PushError, RequestError, answer_for_outcome, answer_for_request_error,
+    decode_notification,
+};
+use pushgate_shared::{ApiVersion, Job};
+
+use crate::IngestState;
+use crate::reply::{json_response, respond};
+
+pub(crate) async fn send_v1(
+    state: State<IngestState>,
+    device_id: Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    send(ApiVersion::V1, state, device_id, headers, body).await
+}
+
+pub(crate) async fn send_v2(
+    state: State<IngestState>,
+    device_id: Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    send(ApiVersion::V2, state, device_id, headers, body).await
+}
+
+pub(crate) async fn send_v3(
+    state: State<IngestState>,
+    device_id: Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    send(ApiVersion::V3, state, device_id, headers, body).await
+}
+
+async fn send(
+    version: ApiVersion,
+    State(state): State<IngestState>,
+    Path(device_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if !accepts_json(&headers) {
+        return json_response(406, br#"{"reason":"not_acceptable"}"#.to_vec());
+    }
+
+    let limit = state.limits.max_body_bytes;
+    let declared_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared_length.is_some_and(|length| length > limit as u64) {
+        return refuse(version, &RequestError::TooLarge { limit_bytes: limit });
+    }
+    let Ok(bytes) = to_bytes(body, limit).await else {
+        return refuse(version, &RequestError::TooLarge { limit_bytes: limit });
+    };
+
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|value| value.to_str().unwrap_or("\u{fffd}"));
+    let notification =
+        match decode_notification(version, &device_id, content_type, &bytes, &state.limits) {
+            Ok(notification) => notification,
+            Err(error) => return refuse(version, &error),
+        };
+
+    let job = Job::new(notification, version);
+    match state.queue.append(&job).await {
+        Ok(_) => {
+            tracing::debug!(job_id = %job.id, api = version.as_str(), "job accepted");
+            respond(&Answer::ok())
+        }
+        Err(error) => {
+            tracing::error!(job_id = %job.id, error = %error, "job not appended: queue unavailable");
+            respond(&answer_for_outcome(
+                version,
+                &PushError::generic("unable_to_connect"),
+            ))
+        }
+    }
+}
+
+fn refuse(version: ApiVersion, error: &RequestError) -> Response {
+    tracing::debug!(api = version.as_str(), error = %error, "request refused");
+    respond(&answer_for_request_error(version, error))
+}
+
+/// MongoosePush answers 406 when `Accept` rules JSON out; no `Accept` is fine.
+fn accepts_json(headers: &HeaderMap) -> bool {
+    let Some(accept) = headers.get(header::ACCEPT) else {
+        return true;
+    };
+    let Ok(accept) = accept.to_str() else {
+        return false;
+    };
+    accept.split(',').any(|range| {
+        let media = range
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        matches!(
+            media.as_str(),
+            "*/*" | "application/*" | "application/json" | ""
+        )
+    })
+}
