@@ -1,11 +1,66 @@
-//! pushgate's dispatcher: delivers queued notifications to FCM and APNs through the
-//! configured apps, and classifies every provider answer into an outcome class.
+//! pushgate's dispatcher: reads queued notifications as one consumer of the group,
+//! delivers them to FCM and APNs through the configured apps, and classifies every
+//! provider answer into an outcome class that decides the job's fate.
 
 pub mod apns;
 pub mod apps;
+pub mod config;
 mod connections;
 pub mod fcm;
 pub mod outcome;
+pub mod retry;
+pub mod telemetry;
+mod worker;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use pushgate_shared::queue::Queue;
+use tokio_util::sync::CancellationToken;
 
 pub use apps::{App, AppConfig, AppError, Apps, Credentials};
+pub use config::DispatcherConfig;
 pub use outcome::{Attempt, Outcome};
+pub use worker::DispatchError;
+
+/// A consumer name unique to this process: host, process id and a random suffix.
+pub fn unique_consumer_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "dispatcher".to_owned());
+    let suffix: u32 = rand::random();
+    format!("{host}-{}-{suffix:08x}", std::process::id())
+}
+
+/// Runs one dispatcher until `shutdown` completes: it stops reading, lets sends in flight
+/// finish and settle (up to `shutdown_deadline_ms`), and returns.
+///
+/// # Errors
+///
+/// [`DispatchError`] when an app cannot be built or the consumer group cannot be created.
+pub async fn run(
+    config: DispatcherConfig,
+    queue: Arc<dyn Queue>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), DispatchError> {
+    let apps = Apps::build(&config.apps)?;
+    queue.ensure_group().await?;
+    let consumer = config
+        .consumer_name
+        .clone()
+        .unwrap_or_else(unique_consumer_name);
+    tracing::info!(consumer = %consumer, apps = apps.len(), queue = queue.kind(), "dispatcher started");
+    let worker = worker::Worker::new(queue, apps, config, consumer);
+
+    let stop = CancellationToken::new();
+    let trigger = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        trigger.cancel();
+    });
+
+    let consume = worker.consume(stop.clone());
+    let reclaim = worker.reclaim(stop.clone());
+    let retries = worker.move_retries(stop.clone());
+    tokio::join!(consume, reclaim, retries);
+    tracing::info!("dispatcher stopped");
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! One function per job outcome: each writes the log line and bumps the counter together,
+//! so logs and metrics never disagree. Labels stay low-cardinality (service, outcome, reason).
+
+use std::time::Duration;
+
+use pushgate_shared::Service;
+
+use crate::outcome::Attempt;
+
+/// The last six characters of a device token, enough to find it, too little to use it.
+pub fn masked(token: &str) -> String {
+    let tail: String = token
+        .chars()
+        .rev()
+        .take(6)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("…{tail}")
+}
+
+/// The provider answered; `elapsed` is the send time including retries inside the app.
+pub fn attempt_finished(service: Service, attempt: &Attempt, elapsed: Duration) {
+    let (category, reason) = attempt.error_labels();
+    let status = if attempt.error.is_none() {
+        "success"
+    } else {
+        "error"
+    };
+    metrics::histogram!(
+        "mongoose_push_notification_send_time_microsecond",
+        "error_category" => category.to_owned(),
+        "error_reason" => reason.to_owned(),
+        "service" => service.as_str(),
+        "status" => status,
+    )
+    .record(elapsed.as_micros() as f64);
+    metrics::counter!(
+        "pushgate_jobs_finished_total",
+        "service" => service.as_str(),
+        "outcome" => attempt.class.as_str(),
+    )
+    .increment(1);
+}
+
+pub fn delivered(service: Service, token: &str) {
+    tracing::debug!(service = service.as_str(), token = %masked(token), "delivered");
+}
+
+pub fn dead_token(service: Service, token: &str, reason: &str) {
+    metrics::counter!("pushgate_dead_tokens_total", "service" => service.as_str()).increment(1);
+    tracing::warn!(service = service.as_str(), token = %masked(token), reason, "device token is dead");
+}
+
+pub fn rejected(service: Service, token: &str, reason: &str) {
+    tracing::warn!(service = service.as_str(), token = %masked(token), reason, "provider rejected the notification");
+}
+
+pub fn retry_scheduled(service: Service, attempt: u32, delay: Duration, reason: &str) {
+    metrics::counter!("pushgate_retries_total", "service" => service.as_str()).increment(1);
+    tracing::warn!(
+        service = service.as_str(),
+        attempt,
+        delay_ms = delay.as_millis() as u64,
+        reason,
+        "delivery failed, retry scheduled"
+    );
+}
+
+pub fn dead_lettered(service: Service, reason: &str, error: &str) {
+    metrics::counter!(
+        "pushgate_dead_letters_total",
+        "service" => service.as_str(),
+        "reason" => reason.to_owned(),
+    )
+    .increment(1);
+    tracing::error!(
+        service = service.as_str(),
+        reason,
+        error,
+        "job dead-lettered"
+    );
+}
+
+pub fn expired(service: Service) {
+    metrics::counter!("pushgate_jobs_expired_total", "service" => service.as_str()).increment(1);
+    tracing::debug!(
+        service = service.as_str(),
+        "job expired before delivery, dropped"
+    );
+}
+
+pub fn queue_failed(operation: &'static str, error: &dyn std::fmt::Display) {
+    metrics::counter!("pushgate_queue_errors_total", "operation" => operation).increment(1);
+    tracing::error!(operation, error = %error, "queue operation failed; the entry stays pending");
+}
