@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 
 use pushgate_shared::queue::QueueOptions;
 
+use crate::sync_wait::MAX_SYNC_WAIT;
+
 /// Where ingest listens, which queue it writes to, and how large a request may be.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IngestConfig {
@@ -16,6 +18,9 @@ pub struct IngestConfig {
     pub max_body_bytes: usize,
     /// `PUSHGATE_QUEUE_PREFIX` (default `pushgate`) and `PUSHGATE_QUEUE_SHARDS` (default 1).
     pub queue: QueueOptions,
+    /// `PUSHGATE_SYNC_WAIT_MS`, default 0 (off): how long a request waits for the first
+    /// attempt's outcome before answering 200 anyway; at most 1500.
+    pub sync_wait_ms: u64,
 }
 
 impl Default for IngestConfig {
@@ -25,6 +30,7 @@ impl Default for IngestConfig {
             redis_url: None,
             max_body_bytes: 64 * 1024,
             queue: QueueOptions::default(),
+            sync_wait_ms: 0,
         }
     }
 }
@@ -72,6 +78,18 @@ impl IngestConfig {
                 return Err(ConfigError {
                     variable: "PUSHGATE_QUEUE_SHARDS",
                     problem: "must be at least 1".to_owned(),
+                });
+            }
+        }
+        if let Some(wait) = lookup("PUSHGATE_SYNC_WAIT_MS") {
+            config.sync_wait_ms = parse("PUSHGATE_SYNC_WAIT_MS", &wait)?;
+            if config.sync_wait_ms > MAX_SYNC_WAIT.as_millis() as u64 {
+                return Err(ConfigError {
+                    variable: "PUSHGATE_SYNC_WAIT_MS",
+                    problem: format!(
+                        "{} is above 1500: MongooseIM gives up after 2000 ms",
+                        config.sync_wait_ms
+                    ),
                 });
             }
         }

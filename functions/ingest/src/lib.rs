@@ -6,6 +6,7 @@ mod health;
 mod notification;
 mod reply;
 pub mod serve;
+pub mod sync_wait;
 
 use std::sync::Arc;
 
@@ -16,19 +17,25 @@ use pushgate_shared::queue::Queue;
 
 pub use config::IngestConfig;
 pub use serve::{run, serve_listener};
+pub use sync_wait::SyncWait;
 
-/// What every request handler shares: the queue and the request limits.
+/// What every request handler shares: the queue, the request limits and, when on,
+/// sync-wait.
 #[derive(Clone)]
 pub struct IngestState {
     pub queue: Arc<dyn Queue>,
     pub limits: DecodeLimits,
+    /// Set when requests wait for the first attempt's outcome.
+    pub sync_wait: Option<Arc<SyncWait>>,
 }
 
 impl IngestState {
+    /// State with default limits and sync-wait off.
     pub fn new(queue: Arc<dyn Queue>) -> Self {
         IngestState {
             queue,
             limits: DecodeLimits::default(),
+            sync_wait: None,
         }
     }
 }

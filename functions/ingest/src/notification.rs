@@ -6,10 +6,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use pushgate_shared::api::{
-    Answer, PushError, RequestError, answer_for_outcome, answer_for_request_error,
+    Answer, Category, PushError, RequestError, answer_for_outcome, answer_for_request_error,
     decode_notification,
 };
-use pushgate_shared::{ApiVersion, Job};
+use pushgate_shared::reply::FirstAttempt;
+use pushgate_shared::{ApiVersion, Job, Notification};
 
 use crate::IngestState;
 use crate::reply::{json_response, respond};
@@ -73,18 +74,48 @@ async fn send(
             Err(error) => return refuse(version, &error),
         };
 
-    let job = Job::new(notification, version);
-    match state.queue.append(&job).await {
-        Ok(_) => {
-            tracing::debug!(job_id = %job.id, api = version.as_str(), "job accepted");
-            respond(&Answer::ok())
+    if version == ApiVersion::V3 && known_dead(&state, &notification).await {
+        let unregistered = PushError::new(Category::Unregistered, "Unregistered");
+        return respond(&answer_for_outcome(version, &unregistered));
+    }
+
+    let mut job = Job::new(notification, version);
+    let waiter = state.sync_wait.as_ref().map(|sync_wait| {
+        job.reply_to = Some(sync_wait.instance().to_owned());
+        sync_wait.register(&job.id)
+    });
+    if let Err(error) = state.queue.append(&job).await {
+        tracing::error!(job_id = %job.id, error = %error, "job not appended: queue unavailable");
+        if let Some(sync_wait) = &state.sync_wait {
+            sync_wait.forget(&job.id);
         }
+        let unavailable = PushError::generic("unable_to_connect");
+        return respond(&answer_for_outcome(version, &unavailable));
+    }
+    tracing::debug!(job_id = %job.id, api = version.as_str(), "job accepted");
+
+    let (Some(sync_wait), Some(waiter)) = (&state.sync_wait, waiter) else {
+        return respond(&Answer::ok());
+    };
+    match sync_wait.wait(&job.id, waiter).await {
+        Some(FirstAttempt::Failed { error }) => respond(&answer_for_outcome(version, &error)),
+        Some(FirstAttempt::Delivered | FirstAttempt::Retrying) | None => respond(&Answer::ok()),
+    }
+}
+
+/// True when a provider declared the target's token dead and that is still remembered.
+/// A queue that cannot tell is not a reason to refuse: the job is queued as usual.
+async fn known_dead(state: &IngestState, notification: &Notification) -> bool {
+    let target = &notification.target;
+    match state
+        .queue
+        .is_dead_token(target.service, &target.device_token)
+        .await
+    {
+        Ok(dead) => dead,
         Err(error) => {
-            tracing::error!(job_id = %job.id, error = %error, "job not appended: queue unavailable");
-            respond(&answer_for_outcome(
-                version,
-                &PushError::generic("unable_to_connect"),
-            ))
+            tracing::warn!(error = %error, "dead-token lookup failed; queueing anyway");
+            false
         }
     }
 }

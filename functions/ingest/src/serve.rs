@@ -3,13 +3,14 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use pushgate_shared::api::DecodeLimits;
 use pushgate_shared::queue::{EmbeddedQueue, Queue, QueueError, RedisQueue};
 use tokio::net::TcpListener;
 
-use crate::{IngestConfig, IngestState, app};
+use crate::{IngestConfig, IngestState, SyncWait, app};
 
 /// Why ingest could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -50,14 +51,30 @@ pub async fn connect_queue(config: &IngestConfig) -> Result<Arc<dyn Queue>, Serv
     }
 }
 
-/// Builds the state for `config` around an already connected `queue`.
-pub fn state_for(config: &IngestConfig, queue: Arc<dyn Queue>) -> IngestState {
-    IngestState {
+/// Builds the state for `config` around an already connected `queue`, subscribing to
+/// this instance's reply channel when sync-wait is on.
+///
+/// # Errors
+///
+/// [`ServeError::Queue`] when the reply channel cannot be subscribed.
+pub async fn state_for(
+    config: &IngestConfig,
+    queue: Arc<dyn Queue>,
+) -> Result<IngestState, ServeError> {
+    let sync_wait = if config.sync_wait_ms > 0 {
+        let wait = Duration::from_millis(config.sync_wait_ms);
+        tracing::info!(sync_wait_ms = config.sync_wait_ms, "sync-wait on");
+        Some(SyncWait::start(&queue, wait).await?)
+    } else {
+        None
+    };
+    Ok(IngestState {
         queue,
         limits: DecodeLimits {
             max_body_bytes: config.max_body_bytes,
         },
-    }
+        sync_wait,
+    })
 }
 
 /// Runs ingest until `shutdown` completes: under Lambda when `AWS_LAMBDA_RUNTIME_API` is
@@ -71,7 +88,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let queue = connect_queue(&config).await?;
-    let router = app(state_for(&config, queue));
+    let router = app(state_for(&config, queue).await?);
 
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         tracing::info!("running under the AWS Lambda runtime");

@@ -376,3 +376,31 @@ async fn healthcheck_reports_the_queue_and_answers_head() {
     assert_eq!(head.status, StatusCode::OK);
     assert!(head.raw.is_empty());
 }
+
+#[tokio::test]
+async fn a_remembered_dead_token_gets_410_on_v3_without_queueing() {
+    let queue = embedded();
+    queue
+        .remember_dead_token(Service::Apns, "abc123", std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    let app = router(queue.clone());
+
+    let v3 = call(&app, post_json("/v3/notification/abc123", MONGOOSEIM_ALERT)).await;
+    assert_eq!(v3.status, StatusCode::GONE);
+    assert_eq!(v3.json(), json!({"reason": "unregistered"}));
+    assert!(
+        queued_jobs(&queue).await.is_empty(),
+        "a dead token is not queued"
+    );
+
+    // The same token for the other service is another device.
+    let fcm = MONGOOSEIM_ALERT.replace(r#""service":"apns""#, r#""service":"fcm""#);
+    let other = call(&app, post_json("/v3/notification/abc123", fcm)).await;
+    assert_eq!(other.status, StatusCode::OK);
+
+    // v2 has no 410: it queues, and the provider's answer decides.
+    let v2 = call(&app, post_json("/v2/notification/abc123", MONGOOSEIM_ALERT)).await;
+    assert_eq!(v2.status, StatusCode::OK);
+    assert_eq!(queued_jobs(&queue).await.len(), 2);
+}

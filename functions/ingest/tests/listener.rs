@@ -32,7 +32,7 @@ async fn start(queue: Arc<dyn Queue>) -> std::net::SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let config = IngestConfig::default();
-    let app = ingest::app(ingest::serve::state_for(&config, queue));
+    let app = ingest::app(ingest::serve::state_for(&config, queue).await.unwrap());
     tokio::spawn(serve_listener(listener, app, std::future::pending()));
     address
 }
