@@ -658,6 +658,9 @@ async fn remove_dead_letters_removes_only_those_named<H: Harness>() {
     assert_eq!(left[0].id, listed[1].id);
     assert_eq!(left[0].letter, letters[1]);
     assert_eq!(queue.remove_dead_letters(&[]).await.unwrap(), 0);
+    // "All of them" is usize::MAX; it must not overflow Redis' integer arguments.
+    assert!(queue.dead_letters(usize::MAX).await.is_ok());
+    assert!(queue.unreadable_dead_letters(usize::MAX).await.is_ok());
 }
 
 async fn dead_token_memory_expires<H: Harness>() {

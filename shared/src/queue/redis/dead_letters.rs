@@ -151,13 +151,15 @@ impl RedisQueue {
         let mut found = Vec::new();
         let mut start = "-".to_owned();
         let mut connection = self.connection();
+        // Pages stay small whatever `count` is (`usize::MAX` means "all").
+        let page_size = count.min(DEAD_LETTER_PAGE);
         while found.len() < count {
             let page: StreamRangeReply = ::redis::cmd("XRANGE")
                 .arg(&self.inner.keys.dead_letters)
                 .arg(&start)
                 .arg("+")
                 .arg("COUNT")
-                .arg(count)
+                .arg(page_size)
                 .query_async(&mut connection)
                 .await?;
             let page_len = page.ids.len();
@@ -169,7 +171,7 @@ impl RedisQueue {
                     found.push(item);
                 }
             }
-            if page_len < count {
+            if page_len < page_size {
                 break;
             }
         }
@@ -189,3 +191,6 @@ impl RedisQueue {
         Ok(removed)
     }
 }
+
+/// Dead letters read per `XRANGE` call.
+const DEAD_LETTER_PAGE: usize = 500;

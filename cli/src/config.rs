@@ -1,0 +1,172 @@
+//! The `pushgate.toml` file shared by every subcommand: ingest, queue and dispatcher
+//! sections. Unknown keys are refused, and every error names the file and the key.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use dispatcher::DispatcherConfig;
+use ingest::IngestConfig;
+use pushgate_shared::queue::{EmbeddedQueue, Queue, QueueOptions, RedisQueue};
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushgateConfig {
+    pub ingest: IngestSection,
+    pub queue: QueueSection,
+    pub dispatcher: DispatcherConfig,
+}
+
+/// `[ingest]`: the HTTP front door.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestSection {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub sync_wait_ms: u64,
+}
+
+impl Default for IngestSection {
+    fn default() -> Self {
+        let defaults = IngestConfig::default();
+        IngestSection {
+            listen: defaults.listen,
+            max_body_bytes: defaults.max_body_bytes,
+            sync_wait_ms: defaults.sync_wait_ms,
+        }
+    }
+}
+
+/// `[queue]`: Redis, or the in-memory queue when `redis_url` is unset.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueSection {
+    pub redis_url: Option<String>,
+    pub prefix: String,
+    pub shards: u16,
+}
+
+impl Default for QueueSection {
+    fn default() -> Self {
+        let defaults = QueueOptions::default();
+        QueueSection {
+            redis_url: None,
+            prefix: defaults.prefix,
+            shards: defaults.shards,
+        }
+    }
+}
+
+impl PushgateConfig {
+    /// Reads `path`, then lets `PUSHGATE_REDIS_URL` (or `REDIS_URL`) override the Redis URL.
+    ///
+    /// # Errors
+    ///
+    /// An unreadable file, TOML that does not parse, or a key this version does not know;
+    /// the message names the file and the key.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the configuration {}", path.display()))?;
+        let mut config: PushgateConfig = toml::from_str(&text)
+            .with_context(|| format!("configuration {} is not valid", path.display()))?;
+        if let Some(url) = redis_url_from_env() {
+            config.queue.redis_url = Some(url);
+        }
+        if config.queue.shards == 0 {
+            anyhow::bail!(
+                "configuration {}: queue.shards must be at least 1",
+                path.display()
+            );
+        }
+        Ok(config)
+    }
+
+    /// The queue options of the `[queue]` section.
+    pub fn queue_options(&self) -> QueueOptions {
+        QueueOptions {
+            prefix: self.queue.prefix.clone(),
+            shards: self.queue.shards,
+            ..QueueOptions::default()
+        }
+    }
+
+    /// The ingest settings of the `[ingest]` and `[queue]` sections.
+    pub fn ingest_config(&self) -> IngestConfig {
+        IngestConfig {
+            listen: self.ingest.listen,
+            redis_url: self.queue.redis_url.clone(),
+            max_body_bytes: self.ingest.max_body_bytes,
+            queue: self.queue_options(),
+            sync_wait_ms: self.ingest.sync_wait_ms,
+        }
+    }
+
+    /// Connects the configured queue, saying which one it is.
+    ///
+    /// # Errors
+    ///
+    /// Redis configured but unreachable.
+    pub async fn connect_queue(&self) -> anyhow::Result<Arc<dyn Queue>> {
+        match &self.queue.redis_url {
+            Some(url) => {
+                let queue = RedisQueue::connect(url, self.queue_options())
+                    .await
+                    .with_context(|| format!("cannot connect to Redis at {}", redacted(url)))?;
+                tracing::info!(queue = "redis", prefix = %self.queue.prefix, "queue connected");
+                Ok(Arc::new(queue))
+            }
+            None => {
+                tracing::warn!(
+                    queue = "embedded",
+                    "no Redis configured: queued jobs live in memory and are lost on restart"
+                );
+                Ok(Arc::new(EmbeddedQueue::new(self.queue_options())))
+            }
+        }
+    }
+}
+
+fn redis_url_from_env() -> Option<String> {
+    std::env::var("PUSHGATE_REDIS_URL")
+        .ok()
+        .or_else(|| std::env::var("REDIS_URL").ok())
+        .filter(|url| !url.trim().is_empty())
+}
+
+/// A Redis URL with any password replaced, fit for messages.
+pub fn redacted(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, _)), Some(at)) => format!("{scheme}://***{}", &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_hidden_in_messages() {
+        assert_eq!(
+            redacted("redis://:secret@cache:6379/0"),
+            "redis://***@cache:6379/0"
+        );
+        assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let error = toml::from_str::<PushgateConfig>("[queue]\nredis_ulr = \"x\"\n").unwrap_err();
+        assert!(error.to_string().contains("redis_ulr"), "{error}");
+    }
+
+    #[test]
+    fn an_empty_file_is_all_defaults() {
+        let config: PushgateConfig = toml::from_str("").unwrap();
+        assert_eq!(config, PushgateConfig::default());
+        assert_eq!(config.ingest_config().listen.to_string(), "127.0.0.1:8080");
+    }
+}

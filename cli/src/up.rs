@@ -1,0 +1,98 @@
+//! `pushgate up`: ingest and dispatcher in one process, sharing one queue. Without a
+//! configuration it runs the demo: in-memory queue and in-process mock providers.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::PushgateConfig;
+use crate::demo::Demo;
+
+/// Options of `pushgate up`.
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// Configuration file (TOML); without it pushgate runs the demo with mock providers.
+    #[arg(long, env = "PUSHGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address of the HTTP listener; overrides `ingest.listen`.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+/// Runs until `stop` is cancelled, then drains the dispatcher and returns.
+///
+/// # Errors
+///
+/// A configuration, queue, listener or app that cannot be set up.
+pub async fn run(args: UpArgs, stop: CancellationToken) -> anyhow::Result<()> {
+    let (mut config, demo) = match &args.config {
+        Some(path) => (PushgateConfig::load(path)?, None),
+        None => {
+            let demo = Demo::start()
+                .await
+                .context("cannot start the mock providers")?;
+            let mut config = PushgateConfig::default();
+            config.dispatcher.apps = demo.apps.clone();
+            (config, Some(demo))
+        }
+    };
+    if let Some(listen) = args.listen {
+        config.ingest.listen = listen;
+    }
+
+    let queue = config.connect_queue().await?;
+    let ingest_config = config.ingest_config();
+    let state = ingest::serve::state_for(&ingest_config, queue.clone()).await?;
+    let listener = TcpListener::bind(ingest_config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", ingest_config.listen))?;
+    let address = listener.local_addr()?;
+
+    let dispatcher_stop = stop.clone();
+    let dispatcher = tokio::spawn(dispatcher::run(
+        config.dispatcher.clone(),
+        queue,
+        async move { dispatcher_stop.cancelled().await },
+    ));
+    let ingest_stop = stop.clone();
+    let server = tokio::spawn(ingest::serve_listener(
+        listener,
+        ingest::app(state),
+        async move { ingest_stop.cancelled().await },
+    ));
+
+    announce(address, demo.as_ref());
+
+    let (dispatched, served) = tokio::join!(dispatcher, server);
+    dispatched.context("the dispatcher task failed")??;
+    served.context("the HTTP server task failed")??;
+    drop(demo);
+    tracing::info!("pushgate stopped");
+    Ok(())
+}
+
+/// Prints where pushgate listens and, in demo mode, the mocks and a push to try.
+fn announce(address: SocketAddr, demo: Option<&Demo>) {
+    println!("pushgate listening on http://{address}");
+    let Some(demo) = demo else {
+        return;
+    };
+    println!("demo mode: in-memory queue, mock providers in this process");
+    println!("mock FCM on {}", demo.fcm.url());
+    println!("mock APNs on {}", demo.apns.h2c_url());
+    println!();
+    println!("Send a push (MongoosePush v3, as MongooseIM does):");
+    println!();
+    println!(
+        "  curl -i http://{address}/v3/notification/f534534543 -H 'content-type: application/json' \\\n    \
+         -d '{{\"service\":\"apns\",\"alert\":{{\"title\":\"alice@localhost\",\"body\":\"OH, HAI!\"}}}}'"
+    );
+    println!();
+    println!(
+        "See what the mock APNs received: curl {}/mock/activity",
+        demo.apns.h2c_url()
+    );
+}
