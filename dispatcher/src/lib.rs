@@ -7,6 +7,7 @@ pub mod apps;
 pub mod config;
 mod connections;
 pub mod fcm;
+pub mod mongoosepush;
 pub mod outcome;
 pub mod retry;
 pub mod telemetry;
