@@ -236,7 +236,11 @@ impl Worker {
         match self.queue.retry_later(&delivery.entry, &job, due).await {
             Ok(()) => {
                 telemetry::retry_scheduled(service, job.attempt, delay, &error.reason);
-                self.reply(&delivery, FirstAttempt::Retrying).await;
+                let retrying = FirstAttempt::Retrying {
+                    error: Some(error),
+                    retry_after_secs: attempt.retry_after.map(|after| after.as_secs()),
+                };
+                self.reply(&delivery, retrying).await;
             }
             Err(error) => telemetry::queue_failed("retry_later", &error),
         }

@@ -1,9 +1,10 @@
 //! `POST /v{1,2,3}/notification/{device_id}`: validate as MongoosePush does, append the
-//! job to the queue, and answer once the append is durable.
+//! job to the queue, and answer once the append is durable (or, with sync-wait, with the
+//! first attempt's outcome).
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use pushgate_shared::api::{
     Answer, Category, PushError, RequestError, answer_for_outcome, answer_for_request_error,
@@ -99,7 +100,22 @@ async fn send(
     };
     match sync_wait.wait(&job.id, waiter).await {
         Some(FirstAttempt::Failed { error }) => respond(&answer_for_outcome(version, &error)),
-        Some(FirstAttempt::Delivered | FirstAttempt::Retrying) | None => respond(&Answer::ok()),
+        // MongoosePush answers the failed attempt; the job stays queued and is retried.
+        Some(FirstAttempt::Retrying {
+            error: Some(error),
+            retry_after_secs,
+        }) => {
+            let mut response = respond(&answer_for_outcome(version, &error));
+            if let Some(secs) = retry_after_secs {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            response
+        }
+        Some(FirstAttempt::Delivered | FirstAttempt::Retrying { error: None, .. }) | None => {
+            respond(&Answer::ok())
+        }
     }
 }
 

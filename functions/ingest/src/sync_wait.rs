@@ -10,7 +10,8 @@ use pushgate_shared::queue::{Queue, QueueError};
 use pushgate_shared::reply::FirstAttempt;
 use tokio::sync::oneshot;
 
-/// The longest wait allowed: below MongooseIM's default 2000 ms request timeout.
+/// The longest wait the configuration accepts: below MongooseIM's default 2000 ms
+/// request timeout.
 pub const MAX_SYNC_WAIT: Duration = Duration::from_millis(1500);
 
 /// This ingest instance's reply channel and the requests waiting on it.
@@ -21,7 +22,9 @@ pub struct SyncWait {
 }
 
 impl SyncWait {
-    /// Subscribes to a fresh reply channel for this instance and starts routing replies.
+    /// Subscribes to a fresh reply channel for this instance and starts routing replies;
+    /// requests wait up to `wait` (the configuration keeps it within [`MAX_SYNC_WAIT`],
+    /// callers building their own may choose longer, tests as a hang guard).
     ///
     /// # Errors
     ///
@@ -31,7 +34,7 @@ impl SyncWait {
         let mut replies = queue.subscribe_replies(&instance).await?;
         let sync_wait = Arc::new(SyncWait {
             instance,
-            wait: wait.min(MAX_SYNC_WAIT),
+            wait,
             waiters: Mutex::default(),
         });
         let routing: Weak<SyncWait> = Arc::downgrade(&sync_wait);
