@@ -74,6 +74,10 @@ pub struct Job {
     /// The ingest instance waiting for the first attempt's outcome (sync-wait), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
+    /// The registry user (bare JID) whose device this job targets, for jobs fanned out by
+    /// the webhook: a provider's dead-token answer then removes the device from the registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_user: Option<String>,
     pub notification: Notification,
 }
 
@@ -96,6 +100,7 @@ impl Job {
             attempt: 0,
             expires_at_ms,
             reply_to: None,
+            registry_user: None,
             notification,
         }
     }
@@ -112,4 +117,45 @@ pub fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notification::{Service, Target};
+
+    fn job() -> Job {
+        let notification = Notification {
+            target: Target {
+                service: Service::Fcm,
+                mode: Default::default(),
+                device_token: "t".to_owned(),
+                tags: Vec::new(),
+                topic: None,
+            },
+            alert: None,
+            data: None,
+            priority: None,
+            time_to_live_secs: None,
+            mutable_content: false,
+        };
+        Job::new(notification, ApiVersion::V3)
+    }
+
+    #[test]
+    fn registry_user_is_optional_in_the_envelope() {
+        let plain = job();
+        let text = serde_json::to_string(&plain).unwrap();
+        assert!(!text.contains("registry_user"), "absent when unset: {text}");
+        assert_eq!(serde_json::from_str::<Job>(&text).unwrap(), plain);
+
+        let mut fanned_out = job();
+        fanned_out.registry_user = Some("bob@example.com".to_owned());
+        let text = serde_json::to_string(&fanned_out).unwrap();
+        assert!(
+            text.contains(r#""registry_user":"bob@example.com""#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Job>(&text).unwrap(), fanned_out);
+    }
 }

@@ -1,10 +1,12 @@
 //! pushgate's shared core: the notification model, the MongoosePush API contract
-//! (decoding and answers), the job envelope, and the queue between ingest and dispatch.
+//! (decoding and answers), the job envelope, the queue between ingest and dispatch, and
+//! the device registry of the webhook path.
 
 pub mod api;
 pub mod job;
 pub mod notification;
 pub mod queue;
+pub mod registry;
 pub mod reply;
 
 pub use job::{ApiVersion, Job, JobId};
