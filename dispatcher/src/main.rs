@@ -1,6 +1,10 @@
 //! The dispatcher binary: `dispatcher --config FILE`, one consumer of the job queue.
+//! SIGTERM or SIGINT stops reading; sends in flight finish and settle before it exits.
 
-use std::path::PathBuf;
+use std::future::Future;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -8,6 +12,7 @@ use clap::Parser;
 use dispatcher::DispatcherConfig;
 use pushgate_shared::queue::{QueueOptions, RedisQueue};
 use serde::Deserialize;
+use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
 /// Delivers queued pushes to FCM and APNs as one consumer of the dispatcher group.
@@ -48,39 +53,69 @@ impl Default for QueueSettings {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_ansi(std::io::stdout().is_terminal())
         .init();
     let args = Args::parse();
-    let text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("cannot read {}", args.config.display()))?;
-    let file: File =
-        toml::from_str(&text).with_context(|| format!("{} is not valid", args.config.display()))?;
+    match serve(&args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // The whole chain on one report, without the backtrace `RUST_BACKTRACE` adds.
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads the configuration, connects the queue and dispatches until a signal.
+async fn serve(args: &Args) -> anyhow::Result<()> {
+    // Listen before anything else: a SIGTERM during start-up must stop the process
+    // cleanly, not end it with the signal's default action.
+    let mut shutdown = Box::pin(shutdown_signal().context("cannot listen for signals")?);
+    let file = load(&args.config)?;
 
     let options = QueueOptions {
         prefix: file.queue.prefix,
         shards: file.queue.shards.max(1),
         ..QueueOptions::default()
     };
-    let queue = RedisQueue::connect(&file.redis_url, options)
-        .await
-        .context("cannot connect to Redis")?;
-    dispatcher::run(file.dispatcher, Arc::new(queue), shutdown_signal()).await?;
+    let connect = RedisQueue::connect(&file.redis_url, options);
+    let queue = tokio::select! {
+        queue = connect => queue.with_context(|| {
+            let path = args.config.display();
+            format!("cannot connect to the Redis of `redis_url` in {path}")
+        })?,
+        () = &mut shutdown => {
+            tracing::info!("stopped before the queue was connected");
+            return Ok(());
+        }
+    };
+    dispatcher::run(file.dispatcher, Arc::new(queue), shutdown).await?;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
+/// Reads and checks the configuration file; errors name the file and the key at fault.
+fn load(path: &Path) -> anyhow::Result<File> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+    toml::from_str(&text)
+        .with_context(|| format!("{} is not a valid configuration", path.display()))
+}
+
+/// Completes at the first SIGTERM or SIGINT; the handlers are installed at once.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        let received = tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        };
+        tracing::info!(
+            signal = received,
+            "shutdown requested: finishing sends in flight"
+        );
+    })
 }

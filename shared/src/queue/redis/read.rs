@@ -32,6 +32,8 @@ pub(super) struct Reader {
     /// Set while a read runs: still set at the next read means the caller dropped the
     /// last one midway (at shutdown, say), maybe after the server handed entries out.
     reading: bool,
+    /// Where the next read starts when it can ask fewer shards than there are.
+    rotation: usize,
 }
 
 impl Reader {
@@ -41,6 +43,7 @@ impl Reader {
             surplus: VecDeque::new(),
             blocking: None,
             reading: false,
+            rotation: 0,
         }
     }
 
@@ -50,6 +53,21 @@ impl Reader {
         self.positions.fill(Some("0".to_owned()));
         self.surplus.clear();
         self.blocking = None;
+    }
+
+    /// The streams one `XREADGROUP` asks and the COUNT for each, so that it hands out at
+    /// most `count` entries in all: Redis applies COUNT per stream, and an entry it hands
+    /// out stays pending on this consumer even if the caller stops before taking it.
+    /// Asked for fewer entries than there are shards, it takes the shards in turn.
+    fn spread(&mut self, streams: Vec<(u16, String)>, count: usize) -> (Vec<(u16, String)>, usize) {
+        if streams.len() <= count {
+            let per_stream = count / streams.len().max(1);
+            return (streams, per_stream);
+        }
+        let start = self.rotation % streams.len();
+        self.rotation = start + count;
+        let asked = streams.iter().cycle().skip(start).take(count).cloned();
+        (asked.collect(), 1)
     }
 
     fn take(&mut self, count: usize) -> Vec<Delivery> {
@@ -120,7 +138,8 @@ impl RedisQueue {
                 })
                 .collect();
             if !pending.is_empty() {
-                self.read_own_pending(reader, consumer, count, &pending)
+                let (asked, per_stream) = reader.spread(pending, count);
+                self.read_own_pending(reader, consumer, per_stream, &asked)
                     .await?;
                 continue;
             }
@@ -128,7 +147,12 @@ impl RedisQueue {
             let block_ms = deadline
                 .saturating_duration_since(Instant::now())
                 .as_millis() as u64;
-            let Some(reply) = self.read_new(reader, consumer, count, block_ms).await? else {
+            let streams = (0..self.shard_count())
+                .map(|shard| (shard, ">".to_owned()))
+                .collect();
+            let (asked, per_stream) = reader.spread(streams, count);
+            let read = self.read_new(reader, consumer, per_stream, &asked, block_ms);
+            let Some(reply) = read.await? else {
                 return Ok(Vec::new());
             };
             for stream in reply.keys {
@@ -181,24 +205,22 @@ impl RedisQueue {
         Ok(())
     }
 
-    /// One `XREADGROUP ... >` on every shard: on the consumer's own connection when it
-    /// blocks (the shared one times out after 500 ms), without waiting otherwise.
+    /// One `XREADGROUP ... >` on the given shards: on the consumer's own connection
+    /// when it blocks (the shared one times out after 500 ms), without waiting otherwise.
     async fn read_new(
         &self,
         reader: &mut Reader,
         consumer: &str,
         count: usize,
+        positions: &[(u16, String)],
         block_ms: u64,
     ) -> Result<Option<StreamReadReply>, QueueError> {
-        let positions: Vec<(u16, String)> = (0..self.shard_count())
-            .map(|shard| (shard, ">".to_owned()))
-            .collect();
         if block_ms == 0 {
-            let command = self.xreadgroup(consumer, count, None, &positions);
+            let command = self.xreadgroup(consumer, count, None, positions);
             return Ok(command.query_async(&mut self.connection()).await?);
         }
 
-        let command = self.xreadgroup(consumer, count, Some(block_ms), &positions);
+        let command = self.xreadgroup(consumer, count, Some(block_ms), positions);
         // Taken out while in use: a connection whose read failed is not put back.
         let mut connection = match reader.blocking.take() {
             Some(connection) => connection,
