@@ -91,6 +91,12 @@ pub fn expired(service: Service) {
     );
 }
 
+/// A queue step settling an entry failed and is tried again after a pause.
+pub fn queue_step_retried(operation: &'static str, tries: u32, error: &dyn std::fmt::Display) {
+    metrics::counter!("pushgate_queue_retries_total", "operation" => operation).increment(1);
+    tracing::warn!(operation, tries, error = %error, "queue operation failed; trying again");
+}
+
 pub fn queue_failed(operation: &'static str, error: &dyn std::fmt::Display) {
     metrics::counter!("pushgate_queue_errors_total", "operation" => operation).increment(1);
     tracing::error!(operation, error = %error, "queue operation failed; the entry stays pending");

@@ -1,22 +1,23 @@
 //! The consumer loop: read jobs, deliver each through its app with bounded concurrency,
 //! and decide its fate (acknowledge, retry later, dead-letter) only after the outcome.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pushgate_shared::api::PushError;
 use pushgate_shared::job::now_ms;
-use pushgate_shared::queue::{DeadLetter, Delivery, Queue, QueueError};
-use pushgate_shared::reply::{FirstAttempt, JobReply};
+use pushgate_shared::queue::{Delivery, EntryId, Queue, QueueError};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::apps::{App, Apps};
 use crate::config::DispatcherConfig;
-use crate::outcome::{Attempt, Outcome};
+use crate::outcome::Attempt;
 use crate::telemetry;
+
+mod settle;
 
 /// One dispatcher's shared parts, cloned into every send task.
 #[derive(Clone)]
@@ -26,6 +27,9 @@ pub(crate) struct Worker {
     pub(crate) config: Arc<DispatcherConfig>,
     pub(crate) consumer: Arc<str>,
     in_flight: Arc<HashMap<String, Arc<Semaphore>>>,
+    /// Entries being sent or settled now. After a failed read the queue hands out the
+    /// consumer's own pending entries again, and those include these: they are skipped.
+    entries: Arc<Mutex<HashSet<EntryId>>>,
 }
 
 impl Worker {
@@ -46,6 +50,7 @@ impl Worker {
             config: Arc::new(config),
             consumer: consumer.into(),
             in_flight: Arc::new(in_flight),
+            entries: Arc::default(),
         }
     }
 
@@ -129,11 +134,17 @@ impl Worker {
         }
     }
 
-    /// Starts one delivery, waiting for room under its app's in-flight limit first.
+    /// Starts one delivery, waiting for room under its app's in-flight limit first; an
+    /// entry this worker is already sending or settling is left to that.
     async fn dispatch(&self, delivery: Delivery, sends: &mut JoinSet<()>) {
+        let Some(busy) = EntryInFlight::take(&self.entries, &delivery.entry) else {
+            tracing::debug!(entry = %delivery.entry.id, "entry handed out again while in flight; skipped");
+            return;
+        };
         let Some(app) = self.apps.select(&delivery.job.notification.target) else {
             let attempt = Attempt::no_matching_pool();
             self.settle(delivery, None, attempt).await;
+            drop(busy);
             return;
         };
         let semaphore = self.in_flight[app.name()].clone();
@@ -148,7 +159,7 @@ impl Worker {
                 .select(&delivery.job.notification.target)
                 .expect("selection is deterministic");
             worker.deliver(delivery, app).await;
-            drop(permit);
+            drop((permit, busy));
         });
     }
 
@@ -172,136 +183,6 @@ impl Worker {
         self.settle(delivery, Some(app), attempt).await;
     }
 
-    /// Decides a job's fate from its attempt, and only then acknowledges it.
-    async fn settle(&self, delivery: Delivery, app: Option<&App>, attempt: Attempt) {
-        let job = &delivery.job;
-        let target = &job.notification.target;
-        let error = attempt.error.clone();
-        match attempt.class {
-            Outcome::Delivered => {
-                telemetry::delivered(target.service, &target.device_token);
-                self.ack(&delivery).await;
-                self.reply(&delivery, FirstAttempt::Delivered).await;
-            }
-            Outcome::DeadToken => {
-                let reason = error.as_ref().map_or("", |e| e.reason.as_str());
-                telemetry::dead_token(target.service, &target.device_token, reason);
-                let ttl = Duration::from_secs(self.config.dead_token_ttl_secs);
-                if let Err(error) = self
-                    .queue
-                    .remember_dead_token(target.service, &target.device_token, ttl)
-                    .await
-                {
-                    telemetry::queue_failed("remember_dead_token", &error);
-                }
-                self.ack(&delivery).await;
-                self.reply_failed(&delivery, error).await;
-            }
-            Outcome::Rejected => {
-                let reason = error.as_ref().map_or("", |e| e.reason.as_str());
-                telemetry::rejected(target.service, &target.device_token, reason);
-                self.ack(&delivery).await;
-                self.reply_failed(&delivery, error).await;
-            }
-            Outcome::Configuration | Outcome::OurCredentials => {
-                let reason = attempt.class.as_str();
-                let error = error.unwrap_or_else(|| PushError::generic(reason));
-                let attempts = job.attempt + u32::from(app.is_some());
-                self.give_up(&delivery, reason, attempts, attempt.answer, error)
-                    .await;
-            }
-            Outcome::Throttled | Outcome::ProviderDown => {
-                self.retry_or_give_up(delivery, attempt).await;
-            }
-        }
-    }
-
-    async fn retry_or_give_up(&self, delivery: Delivery, attempt: Attempt) {
-        let mut job = delivery.job.clone();
-        job.attempt = job.attempt.saturating_add(1);
-        let age = Duration::from_millis(now_ms().saturating_sub(job.accepted_at_ms));
-        let error = attempt
-            .error
-            .clone()
-            .unwrap_or_else(|| PushError::generic(attempt.class.as_str()));
-
-        if let Some(limit) = self.config.retry.exhausted(job.attempt, age) {
-            self.give_up(&delivery, limit, job.attempt, attempt.answer, error)
-                .await;
-            return;
-        }
-        let delay = self.config.retry.delay(job.attempt, attempt.retry_after);
-        let due = now_ms() + delay.as_millis() as u64;
-        let service = job.notification.target.service;
-        match self.queue.retry_later(&delivery.entry, &job, due).await {
-            Ok(()) => {
-                telemetry::retry_scheduled(service, job.attempt, delay, &error.reason);
-                let retrying = FirstAttempt::Retrying {
-                    error: Some(error),
-                    retry_after_secs: attempt.retry_after.map(|after| after.as_secs()),
-                };
-                self.reply(&delivery, retrying).await;
-            }
-            Err(error) => telemetry::queue_failed("retry_later", &error),
-        }
-    }
-
-    /// Dead-letters the job with `reason` after `attempts` attempts, acknowledging its
-    /// entry in the same step.
-    async fn give_up(
-        &self,
-        delivery: &Delivery,
-        reason: &str,
-        attempts: u32,
-        last_answer: Option<String>,
-        error: PushError,
-    ) {
-        let letter = DeadLetter {
-            job: delivery.job.clone(),
-            reason: reason.to_owned(),
-            attempts,
-            last_answer,
-            failed_at_ms: now_ms(),
-        };
-        let service = delivery.job.notification.target.service;
-        match self.queue.dead_letter(Some(&delivery.entry), &letter).await {
-            Ok(()) => {
-                telemetry::dead_lettered(service, reason, &error.reason);
-                self.reply_failed(delivery, Some(error)).await;
-            }
-            Err(error) => telemetry::queue_failed("dead_letter", &error),
-        }
-    }
-
-    async fn ack(&self, delivery: &Delivery) {
-        if let Err(error) = self.queue.ack(std::slice::from_ref(&delivery.entry)).await {
-            telemetry::queue_failed("ack", &error);
-        }
-    }
-
-    async fn reply_failed(&self, delivery: &Delivery, error: Option<PushError>) {
-        let error = error.unwrap_or_else(|| PushError::generic("unspecified"));
-        self.reply(delivery, FirstAttempt::Failed { error }).await;
-    }
-
-    /// Tells a waiting ingest how the first attempt went; later attempts reply nothing.
-    async fn reply(&self, delivery: &Delivery, first_attempt: FirstAttempt) {
-        let job = &delivery.job;
-        let Some(instance) = &job.reply_to else {
-            return;
-        };
-        if job.attempt > 0 {
-            return;
-        }
-        let reply = JobReply {
-            job_id: job.id.clone(),
-            first_attempt,
-        };
-        if let Err(error) = self.queue.publish_reply(instance, &reply).await {
-            telemetry::queue_failed("publish_reply", &error);
-        }
-    }
-
     /// Waits for sends in flight up to the shutdown deadline; the rest stay pending.
     async fn drain(&self, mut sends: JoinSet<()>) {
         let deadline = Duration::from_millis(self.config.shutdown_deadline_ms);
@@ -315,6 +196,34 @@ impl Worker {
                 "shutdown deadline passed; unfinished sends stay pending for another dispatcher"
             );
             sends.shutdown().await;
+        }
+    }
+}
+
+/// Marks an entry as in flight in a worker until dropped.
+struct EntryInFlight {
+    entries: Arc<Mutex<HashSet<EntryId>>>,
+    entry: EntryId,
+}
+
+impl EntryInFlight {
+    /// Marks `entry`, or `None` when it is in flight already.
+    fn take(entries: &Arc<Mutex<HashSet<EntryId>>>, entry: &EntryId) -> Option<Self> {
+        let fresh = entries
+            .lock()
+            .expect("no code panics while holding the in-flight entries lock")
+            .insert(entry.clone());
+        fresh.then(|| EntryInFlight {
+            entries: Arc::clone(entries),
+            entry: entry.clone(),
+        })
+    }
+}
+
+impl Drop for EntryInFlight {
+    fn drop(&mut self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(&self.entry);
         }
     }
 }

@@ -8,6 +8,8 @@
     reason = "each test binary uses a different part of the helpers"
 )]
 
+pub mod flaky;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -156,7 +158,8 @@ impl Setup {
             .expect("mock FCM");
         let account = fcm.service_account().expect("writing the service account");
 
-        let (queue, cleanup) = open_queue(self.backend, self.name).await;
+        let opened = open_queue(self.backend, self.name).await;
+        let queue = opened.queue.clone();
         let token = apns_token(&apns_credentials, &apns_files);
         let mut config = DispatcherConfig {
             apps: vec![
@@ -200,6 +203,7 @@ impl Setup {
         let mut gateway = Gateway {
             backend: self.backend,
             queue,
+            opened,
             apns,
             sandbox,
             fcm,
@@ -214,7 +218,6 @@ impl Setup {
             dispatcher: None,
             _apns_files: apns_files,
             _account: account,
-            _cleanup: cleanup,
         };
         if self.start_dispatcher {
             gateway.start_dispatcher();
@@ -236,35 +239,77 @@ pub struct Gateway {
     pub apns_credentials: ApnsCredentials,
     /// The dispatcher's configuration.
     pub config: DispatcherConfig,
+    opened: OpenedQueue,
     address: SocketAddr,
     client: reqwest::Client,
     stop: CancellationToken,
-    dispatcher: Option<JoinHandle<Result<(), DispatchError>>>,
+    dispatcher: Option<RunningDispatcher>,
     _apns_files: ApnsCredentialFiles,
     _account: ServiceAccountFile,
-    _cleanup: Option<DeleteKeysOnDrop>,
+}
+
+/// A dispatcher started by the test, and its own stop switch.
+struct RunningDispatcher {
+    stop: CancellationToken,
+    task: JoinHandle<Result<(), DispatchError>>,
 }
 
 impl Gateway {
     /// Starts `dispatcher::run` with [`Gateway::config`] on the gateway's queue.
     pub fn start_dispatcher(&mut self) {
+        self.start_dispatcher_on(self.queue.clone());
+    }
+
+    /// Starts `dispatcher::run` with [`Gateway::config`] on `queue`.
+    pub fn start_dispatcher_on(&mut self, queue: Arc<dyn Queue>) {
         assert!(self.dispatcher.is_none(), "the dispatcher runs already");
-        self.dispatcher = Some(tokio::spawn(dispatcher::run(
+        let stop = self.stop.child_token();
+        let task = tokio::spawn(dispatcher::run(
             self.config.clone(),
-            self.queue.clone(),
-            self.stop.clone().cancelled_owned(),
-        )));
+            queue,
+            stop.clone().cancelled_owned(),
+        ));
+        self.dispatcher = Some(RunningDispatcher { stop, task });
+    }
+
+    /// Stops the dispatcher and checks that it ended cleanly.
+    pub async fn stop_dispatcher(&mut self) {
+        let running = self.dispatcher.take().expect("the dispatcher runs");
+        running.stop.cancel();
+        running
+            .task
+            .await
+            .expect("the dispatcher task did not panic")
+            .expect("the dispatcher stopped without error");
+    }
+
+    /// A new handle on the gateway's queue, as a restarted process opens it: each
+    /// consumer starts over from its own pending entries.
+    pub async fn reopened_queue(&self) -> Arc<dyn Queue> {
+        match &self.opened.backend {
+            OpenedBackend::Redis { url, options, .. } => Arc::new(
+                RedisQueue::connect(url, options.clone())
+                    .await
+                    .expect("connecting to the test Redis"),
+            ),
+            OpenedBackend::Embedded(root) => Arc::new(root.reopen()),
+        }
+    }
+
+    /// The Redis URL and queue options, on the Redis backend.
+    pub fn redis(&self) -> Option<(&str, &QueueOptions)> {
+        match &self.opened.backend {
+            OpenedBackend::Redis { url, options, .. } => Some((url, options)),
+            OpenedBackend::Embedded(_) => None,
+        }
     }
 
     /// Stops ingest and the dispatcher and checks that the dispatcher ended cleanly.
     pub async fn stop(mut self) {
-        self.stop.cancel();
-        if let Some(dispatcher) = self.dispatcher.take() {
-            dispatcher
-                .await
-                .expect("the dispatcher task did not panic")
-                .expect("the dispatcher stopped without error");
+        if self.dispatcher.is_some() {
+            self.stop_dispatcher().await;
         }
+        self.stop.cancel();
     }
 
     /// The ingest listener's address.
@@ -508,7 +553,22 @@ pub fn app_mut<'a>(config: &'a mut DispatcherConfig, name: &str) -> &'a mut AppC
         .expect("the app exists")
 }
 
-async fn open_queue(backend: Backend, name: &str) -> (Arc<dyn Queue>, Option<DeleteKeysOnDrop>) {
+/// The gateway's queue and what it takes to open it again.
+struct OpenedQueue {
+    queue: Arc<dyn Queue>,
+    backend: OpenedBackend,
+}
+
+enum OpenedBackend {
+    Redis {
+        url: String,
+        options: QueueOptions,
+        _cleanup: DeleteKeysOnDrop,
+    },
+    Embedded(EmbeddedQueue),
+}
+
+async fn open_queue(backend: Backend, name: &str) -> OpenedQueue {
     match backend {
         Backend::Redis => {
             let url = redis_url();
@@ -520,12 +580,25 @@ async fn open_queue(backend: Backend, name: &str) -> (Arc<dyn Queue>, Option<Del
                 url: url.clone(),
                 prefix: options.prefix.clone(),
             };
-            let queue = RedisQueue::connect(&url, options)
+            let queue = RedisQueue::connect(&url, options.clone())
                 .await
                 .expect("connecting to the test Redis");
-            (Arc::new(queue), Some(cleanup))
+            OpenedQueue {
+                queue: Arc::new(queue),
+                backend: OpenedBackend::Redis {
+                    url,
+                    options,
+                    _cleanup: cleanup,
+                },
+            }
         }
-        Backend::Embedded => (Arc::new(EmbeddedQueue::new(QueueOptions::default())), None),
+        Backend::Embedded => {
+            let root = EmbeddedQueue::new(QueueOptions::default());
+            OpenedQueue {
+                queue: Arc::new(root.clone()),
+                backend: OpenedBackend::Embedded(root),
+            }
+        }
     }
 }
 
