@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use dispatcher::DispatcherConfig;
-use ingest::IngestConfig;
+use ingest::{AuthConfig, AuthMode, IngestConfig};
 use pushgate_shared::queue::{EmbeddedQueue, Queue, QueueOptions, RedisQueue};
 use serde::Deserialize;
 
@@ -27,6 +27,7 @@ pub struct IngestSection {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
     pub sync_wait_ms: u64,
+    pub auth: AuthSection,
 }
 
 impl Default for IngestSection {
@@ -36,6 +37,33 @@ impl Default for IngestSection {
             listen: defaults.listen,
             max_body_bytes: defaults.max_body_bytes,
             sync_wait_ms: defaults.sync_wait_ms,
+            auth: AuthSection::default(),
+        }
+    }
+}
+
+/// `[ingest.auth]`: bearer keys and the secret path prefix. Unset `required` means
+/// "required when a key or the secret is configured"; without either ingest runs open,
+/// with a warning at start-up.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSection {
+    pub api_keys: Vec<String>,
+    pub path_secret: Option<String>,
+    pub required: Option<bool>,
+}
+
+impl AuthSection {
+    fn auth_config(&self) -> AuthConfig {
+        let configured = !self.api_keys.is_empty() || self.path_secret.is_some();
+        AuthConfig {
+            mode: if self.required.unwrap_or(configured) {
+                AuthMode::Required
+            } else {
+                AuthMode::Off
+            },
+            api_keys: self.api_keys.clone(),
+            path_secret: self.path_secret.clone(),
         }
     }
 }
@@ -101,6 +129,8 @@ impl PushgateConfig {
             max_body_bytes: self.ingest.max_body_bytes,
             queue: self.queue_options(),
             sync_wait_ms: self.ingest.sync_wait_ms,
+            auth: self.ingest.auth.auth_config(),
+            ..IngestConfig::default()
         }
     }
 
@@ -161,6 +191,18 @@ mod tests {
     fn unknown_keys_are_refused_with_their_name() {
         let error = toml::from_str::<PushgateConfig>("[queue]\nredis_ulr = \"x\"\n").unwrap_err();
         assert!(error.to_string().contains("redis_ulr"), "{error}");
+    }
+
+    #[test]
+    fn configured_credentials_turn_authentication_on() {
+        let open: PushgateConfig = toml::from_str("").unwrap();
+        assert_eq!(open.ingest_config().auth.mode, AuthMode::Off);
+        let keyed: PushgateConfig =
+            toml::from_str("[ingest.auth]\napi_keys = [\"k-0123456789abcdef\"]\n").unwrap();
+        assert_eq!(keyed.ingest_config().auth.mode, AuthMode::Required);
+        assert_eq!(keyed.ingest_config().auth.api_keys, ["k-0123456789abcdef"]);
+        let forced: PushgateConfig = toml::from_str("[ingest.auth]\nrequired = true\n").unwrap();
+        assert_eq!(forced.ingest_config().auth.mode, AuthMode::Required);
     }
 
     #[test]

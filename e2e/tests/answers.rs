@@ -404,7 +404,41 @@ async fn unmatched_pushes_are_no_matching_pool_scenario_59(backend: Backend) {
     gateway.stop().await;
 }
 
+/// An unreachable provider (scenario 68 with the listener gone): v3 503
+/// `unable_to_connect`, v2 503 "Please try again later"; the job is retried until the
+/// attempt limit and dead-lettered with what happened.
+async fn an_unreachable_provider_is_unable_to_connect(backend: Backend) {
+    let closed = closed_port_url().await;
+    let gateway = Setup::new(backend, "answers-unreachable")
+        .dispatcher(move |config| app_mut(config, "fcm").endpoint = Some(closed))
+        .start()
+        .await;
+    let reply = gateway.push_v3("fcm-unreachable", &sample("fcm")).await;
+    assert_eq!(
+        (reply.status, reply.body),
+        (503, json!({"reason": "unable_to_connect"}))
+    );
+    let reply = gateway
+        .push("v2", "fcm-unreachable-v2", &sample("fcm"))
+        .await;
+    assert_eq!(
+        (reply.status, reply.body),
+        (503, json!({"details": "Please try again later"}))
+    );
+
+    let letters = gateway.wait_for_dead_letters(2).await;
+    for stored in letters {
+        let letter = stored.letter;
+        assert_eq!(letter.reason, "max_attempts");
+        assert_eq!(letter.attempts, gateway.config.retry.max_attempts);
+        let answer = letter.last_answer.unwrap_or_default();
+        assert!(answer.starts_with("no answer"), "{answer:?}");
+    }
+    gateway.stop().await;
+}
+
 on_both_backends!(
+    an_unreachable_provider_is_unable_to_connect,
     apns_answers_in_v3_scenarios_1_to_10,
     apns_answers_in_v2_scenario_19,
     fcm_answers_in_v3_scenarios_11_to_18,

@@ -188,7 +188,8 @@ async fn dead_tokens_with_sync_wait(backend: Backend) {
 
 /// B17 and B18: one APNs provider token and one FCM access token serve many concurrent
 /// sends; a revoked FCM token is renewed once and the sends still succeed; a forced
-/// `ExpiredProviderToken` is renewed and the push sent once more.
+/// `ExpiredProviderToken` is renewed and the push sent once more, but that early
+/// replacement is not replaced again when refused too.
 async fn provider_tokens_are_shared_and_renewed_b17_b18(backend: Backend) {
     let gateway = Setup::new(backend, "delivery-tokens").start().await;
     let burst = |service: &'static str, round: &'static str| {
@@ -241,6 +242,44 @@ async fn provider_tokens_are_shared_and_renewed_b17_b18(backend: Backend) {
         .map(|send| send.status)
         .collect();
     assert_eq!(statuses, [403, 200], "renewed and sent once more");
+
+    // The token now in use is itself an early replacement: refused again, it is kept
+    // (Apple's 20-minute floor, no TooManyProviderTokenUpdates) and the caller hears 503.
+    let again = "apns-expired-again";
+    let refusal = ErrorToken::new(again, 403, "ExpiredProviderToken").times(1);
+    gateway.apns.set_error_tokens([refusal]);
+    let reply = gateway.push_v3(again, &alert("apns")).await;
+    assert_eq!(
+        (reply.status, reply.body),
+        (503, json!({"reason": "service_internal"}))
+    );
+    assert_eq!(sends_to(gateway.apns.control(), again).len(), 1);
+    gateway.stop().await;
+}
+
+/// B18: when no access token can be had (the token endpoint is unreachable), the caller
+/// hears 503 service_internal and the job waits for a retry instead of being lost.
+async fn an_unreachable_token_endpoint_is_service_internal_b18(backend: Backend) {
+    let closed = closed_port_url().await;
+    let gateway = Setup::new(backend, "delivery-oauth-down")
+        .dispatcher(move |config| {
+            let fcm = app_mut(config, "fcm");
+            if let dispatcher::Credentials::FcmServiceAccount { token_uri, .. } =
+                &mut fcm.credentials
+            {
+                *token_uri = Some(format!("{closed}/token"));
+            }
+        })
+        .start()
+        .await;
+    let reply = gateway.push_v3(FCM_TOKEN, &alert("fcm")).await;
+    assert_eq!(
+        (reply.status, reply.body),
+        (503, json!({"reason": "service_internal"}))
+    );
+    assert_eq!(gateway.fcm.control().request_count(), 0, "nothing was sent");
+    let letter = gateway.wait_for_dead_letters(1).await.remove(0).letter;
+    assert_eq!(letter.reason, "max_attempts", "retried until the limit");
     gateway.stop().await;
 }
 
@@ -375,6 +414,7 @@ async fn max_attempts_end_in_the_dead_letters(backend: Backend) {
 
 on_both_backends!(
     every_job_survives_an_outage,
+    an_unreachable_token_endpoint_is_service_internal_b18,
     dead_tokens_without_sync_wait_and_a_slow_provider,
     dead_tokens_with_sync_wait,
     provider_tokens_are_shared_and_renewed_b17_b18,

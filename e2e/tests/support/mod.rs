@@ -418,6 +418,14 @@ impl Reply {
     }
 }
 
+/// The URL of a local port nothing listens on (it was bound and released).
+pub async fn closed_port_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let address = listener.local_addr().expect("a bound address");
+    drop(listener);
+    format!("http://{address}")
+}
+
 /// Polls `check` until it holds; fails the test after [`WAIT_LIMIT`].
 pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT_LIMIT;

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 
 use pushgate_shared::queue::QueueOptions;
 
+use crate::auth::AuthConfig;
 use crate::sync_wait::MAX_SYNC_WAIT;
+use crate::webhook::WebhookConfig;
 
 /// Where ingest listens, which queue it writes to, and how large a request may be.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +23,11 @@ pub struct IngestConfig {
     /// `PUSHGATE_SYNC_WAIT_MS`, default 0 (off): how long a request waits for the first
     /// attempt's outcome before answering 200 anyway; at most 1500.
     pub sync_wait_ms: u64,
+    /// `PUSHGATE_AUTH`, `PUSHGATE_API_KEYS`, `PUSHGATE_PATH_SECRET`: off in `default()`
+    /// (tests, the demo), required by `from_env` unless `PUSHGATE_AUTH=off`.
+    pub auth: AuthConfig,
+    /// The MongooseIM webhook and the device registry's cap.
+    pub webhook: WebhookConfig,
 }
 
 impl Default for IngestConfig {
@@ -31,6 +38,8 @@ impl Default for IngestConfig {
             max_body_bytes: 64 * 1024,
             queue: QueueOptions::default(),
             sync_wait_ms: 0,
+            auth: AuthConfig::default(),
+            webhook: WebhookConfig::default(),
         }
     }
 }
@@ -93,11 +102,13 @@ impl IngestConfig {
                 });
             }
         }
+        config.auth = AuthConfig::from_lookup(&lookup)?;
+        config.webhook = WebhookConfig::from_lookup(&lookup)?;
         Ok(config)
     }
 }
 
-fn parse<T: std::str::FromStr>(variable: &'static str, value: &str) -> Result<T, ConfigError>
+pub(crate) fn parse<T: std::str::FromStr>(variable: &'static str, value: &str) -> Result<T, ConfigError>
 where
     T::Err: std::fmt::Display,
 {
@@ -111,11 +122,15 @@ where
 mod tests {
     use super::*;
 
+    /// A lookup answering `pairs`, with `PUSHGATE_AUTH=off` unless `pairs` names it.
     fn lookup_from(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs
+        let mut pairs: Vec<(String, String)> = pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
+        if !pairs.iter().any(|(k, _)| k == "PUSHGATE_AUTH") {
+            pairs.push(("PUSHGATE_AUTH".to_owned(), "off".to_owned()));
+        }
         move |name| {
             pairs
                 .iter()
@@ -126,10 +141,54 @@ mod tests {
 
     #[test]
     fn defaults_without_environment() {
-        let config = IngestConfig::from_lookup(|_| None).unwrap();
+        let config = IngestConfig::from_lookup(lookup_from(&[])).unwrap();
         assert_eq!(config, IngestConfig::default());
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.redis_url, None);
+    }
+
+    #[test]
+    fn authentication_is_required_unless_turned_off() {
+        let error = IngestConfig::from_lookup(|_| None).unwrap_err();
+        assert_eq!(error.variable, "PUSHGATE_AUTH");
+        let config = IngestConfig::from_lookup(lookup_from(&[
+            ("PUSHGATE_AUTH", "required"),
+            ("PUSHGATE_API_KEYS", "k-0123456789abcdef"),
+        ]))
+        .unwrap();
+        assert_eq!(config.auth.mode, crate::auth::AuthMode::Required);
+        assert_eq!(config.auth.api_keys, ["k-0123456789abcdef"]);
+    }
+
+    #[test]
+    fn webhook_settings_are_read_and_checked() {
+        let config = IngestConfig::from_lookup(lookup_from(&[
+            ("PUSHGATE_WEBHOOK_PATH", "/hooks/mim"),
+            ("PUSHGATE_DEFAULT_DOMAIN", "Example.COM"),
+            ("PUSHGATE_WEBHOOK_MAX_BODY_BYTES", "1024"),
+            ("PUSHGATE_MAX_DEVICES_PER_USER", "5"),
+        ]))
+        .unwrap();
+        let expected = WebhookConfig {
+            path: "/hooks/mim".to_owned(),
+            default_domain: Some("example.com".to_owned()),
+            max_body_bytes: 1024,
+            max_devices_per_user: 5,
+        };
+        assert_eq!(config.webhook, expected);
+        for (variable, value) in [
+            ("PUSHGATE_WEBHOOK_PATH", "hooks"),
+            ("PUSHGATE_WEBHOOK_PATH", "/hooks//mim"),
+            ("PUSHGATE_WEBHOOK_PATH", "/v3/hook"),
+            ("PUSHGATE_WEBHOOK_PATH", "/hook/{id}"),
+            ("PUSHGATE_DEFAULT_DOMAIN", "a@b"),
+            ("PUSHGATE_WEBHOOK_MAX_BODY_BYTES", "lots"),
+            ("PUSHGATE_MAX_DEVICES_PER_USER", "0"),
+            ("PUSHGATE_MAX_DEVICES_PER_USER", "1001"),
+        ] {
+            let error = IngestConfig::from_lookup(lookup_from(&[(variable, value)])).unwrap_err();
+            assert_eq!(error.variable, variable, "{value}");
+        }
     }
 
     #[test]

@@ -17,6 +17,12 @@ pub(crate) fn json_response(status: u16, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// A refusal in the shape of ingest's own routes: `{"reason": ..., "message": ...}`.
+pub(crate) fn error_response(status: u16, reason: &str, message: &str) -> Response {
+    let body = json!({ "reason": reason, "message": message });
+    json_response(status, body.to_string().into_bytes())
+}
+
 /// 404 for every path the API does not have.
 pub(crate) async fn not_found(method: Method, uri: Uri) -> Response {
     let body = json!({

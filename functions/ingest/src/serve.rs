@@ -8,7 +8,13 @@ use std::time::Duration;
 use axum::Router;
 use pushgate_shared::api::DecodeLimits;
 use pushgate_shared::queue::{EmbeddedQueue, Queue, QueueError, RedisQueue};
+use pushgate_shared::registry::{
+    DeviceRegistry, EmbeddedDeviceRegistry, RedisDeviceRegistry, RegistryError,
+};
 use tokio::net::TcpListener;
+
+use crate::auth::Authenticator;
+use crate::config::ConfigError;
 
 use crate::{IngestConfig, IngestState, SyncWait, app};
 
@@ -26,6 +32,10 @@ pub enum ServeError {
     Http(#[from] std::io::Error),
     #[error("the Lambda runtime failed: {0}")]
     Lambda(String),
+    #[error("cannot reach the device registry: {0}")]
+    Registry(#[from] RegistryError),
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
 }
 
 /// Connects the queue the configuration names and says at start-up which one it is.
@@ -51,16 +61,58 @@ pub async fn connect_queue(config: &IngestConfig) -> Result<Arc<dyn Queue>, Serv
     }
 }
 
-/// Builds the state for `config` around an already connected `queue`, subscribing to
-/// this instance's reply channel when sync-wait is on.
+/// Connects the device registry beside the queue: on the same Redis and key prefix, or in
+/// memory without Redis.
 ///
 /// # Errors
 ///
-/// [`ServeError::Queue`] when the reply channel cannot be subscribed.
+/// [`ServeError::Registry`] when Redis is configured but cannot be reached.
+pub async fn connect_registry(
+    config: &IngestConfig,
+) -> Result<Arc<dyn DeviceRegistry>, ServeError> {
+    match &config.redis_url {
+        Some(url) => Ok(Arc::new(
+            RedisDeviceRegistry::connect(url, &config.queue.prefix).await?,
+        )),
+        None => Ok(Arc::new(EmbeddedDeviceRegistry::new())),
+    }
+}
+
+/// Builds the state for `config` around an already connected `queue`, with the registry
+/// [`connect_registry`] gives; see [`state_with_registry`].
+///
+/// # Errors
+///
+/// As [`connect_registry`] and [`state_with_registry`].
 pub async fn state_for(
     config: &IngestConfig,
     queue: Arc<dyn Queue>,
 ) -> Result<IngestState, ServeError> {
+    let registry = connect_registry(config).await?;
+    state_with_registry(config, queue, registry).await
+}
+
+/// Builds the state for `config` around `queue` and `registry`, subscribing to this
+/// instance's reply channel when sync-wait is on. Authentication turned off is announced
+/// with a warning.
+///
+/// # Errors
+///
+/// [`ServeError::Config`] for authentication or webhook settings that cannot work, and
+/// [`ServeError::Queue`] when the reply channel cannot be subscribed.
+pub async fn state_with_registry(
+    config: &IngestConfig,
+    queue: Arc<dyn Queue>,
+    registry: Arc<dyn DeviceRegistry>,
+) -> Result<IngestState, ServeError> {
+    let auth = Authenticator::new(&config.auth)?;
+    config.webhook.validate()?;
+    if !auth.is_required() {
+        tracing::warn!(
+            "AUTHENTICATION IS OFF: anyone who reaches ingest can send pushes and read or \
+             change the device registry; set PUSHGATE_API_KEYS or PUSHGATE_PATH_SECRET"
+        );
+    }
     let sync_wait = if config.sync_wait_ms > 0 {
         let wait = Duration::from_millis(config.sync_wait_ms);
         tracing::info!(sync_wait_ms = config.sync_wait_ms, "sync-wait on");
@@ -74,6 +126,9 @@ pub async fn state_for(
             max_body_bytes: config.max_body_bytes,
         },
         sync_wait,
+        registry,
+        webhook: Arc::new(config.webhook.clone()),
+        auth: Arc::new(auth),
     })
 }
 
