@@ -4,32 +4,36 @@
 #![allow(
     dead_code,
     unused_macros,
-    unused_imports,
     reason = "each test binary uses a different part of the helpers"
 )]
-
-pub mod flaky;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use dispatcher::retry::RetryPolicy;
-use dispatcher::{AppConfig, Credentials, DispatchError, DispatcherConfig};
+use dispatcher::{DispatchError, DispatcherConfig};
 use ingest::IngestConfig;
 use pushgate_shared::Mode;
 use pushgate_shared::Service;
-use pushgate_shared::queue::{EmbeddedQueue, Queue, QueueOptions, RedisQueue, StoredDeadLetter};
+use pushgate_shared::queue::{Queue, QueueOptions, RedisQueue, StoredDeadLetter};
 use pushgate_testkit::credentials::ApnsCredentialFiles;
-use pushgate_testkit::redis_server::{redis_url, unique_prefix};
 use pushgate_testkit::{
-    Activity, ApnsCredentials, Control, MockApns, MockApnsOptions, MockFcm, MockFcmOptions,
-    ServiceAccountFile,
+    ApnsCredentials, MockApns, MockApnsOptions, MockFcm, MockFcmOptions, ServiceAccountFile,
 };
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+mod apps;
+pub mod flaky;
+mod mocks;
+mod queue;
+
+pub use apps::*;
+pub use mocks::*;
+use queue::{OpenedBackend, OpenedQueue, open_queue};
 
 /// The APNs device token of the field reports.
 pub const TOK64: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -418,14 +422,6 @@ impl Reply {
     }
 }
 
-/// The URL of a local port nothing listens on (it was bound and released).
-pub async fn closed_port_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-    let address = listener.local_addr().expect("a bound address");
-    drop(listener);
-    format!("http://{address}")
-}
-
 /// Polls `check` until it holds; fails the test after [`WAIT_LIMIT`].
 pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
@@ -438,199 +434,5 @@ pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
             "gave up waiting for: {what}"
         );
         tokio::time::sleep(POLL).await;
-    }
-}
-
-/// The sends a mock received for `device_token`, oldest first.
-pub fn sends_to(control: &Control, device_token: &str) -> Vec<Activity> {
-    let mut sends: Vec<Activity> = control
-        .activity()
-        .into_iter()
-        .filter(|activity| activity.device_token == device_token)
-        .collect();
-    sends.reverse();
-    sends
-}
-
-/// The one send a mock received for `device_token`.
-#[track_caller]
-pub fn only_send_to(control: &Control, device_token: &str) -> Activity {
-    let mut sends = sends_to(control, device_token);
-    assert_eq!(sends.len(), 1, "exactly one send to {device_token}");
-    sends.remove(0)
-}
-
-/// Waits until a mock answered a send to `device_token` with 200.
-pub async fn wait_delivered(control: &Control, device_token: &str) {
-    let what = format!("a delivered send to {device_token}");
-    eventually(&what, async || {
-        sends_to(control, device_token)
-            .iter()
-            .any(|send| send.status == 200)
-    })
-    .await;
-}
-
-/// The `apns-*` headers and `authorization` of a recorded APNs send.
-pub fn apns_headers(send: &Activity) -> std::collections::BTreeMap<String, String> {
-    send.request_headers
-        .iter()
-        .filter(|(name, _)| name.starts_with("apns-"))
-        .map(|(name, value)| (name.clone(), value.clone()))
-        .collect()
-}
-
-/// The `message` of a recorded FCM send.
-pub fn fcm_message(send: &Activity) -> &Value {
-    &send.request_data["message"]
-}
-
-/// True when `value` holds an empty object or a `null` anywhere.
-pub fn has_empty_or_null(value: &Value) -> bool {
-    match value {
-        Value::Null => true,
-        Value::Object(map) => map.is_empty() || map.values().any(has_empty_or_null),
-        Value::Array(items) => items.iter().any(has_empty_or_null),
-        _ => false,
-    }
-}
-
-/// An FCM app sending to `mock` with the service account `account`.
-pub fn fcm_app(name: &str, mock: &MockFcm, account: &ServiceAccountFile) -> AppConfig {
-    AppConfig {
-        name: name.to_owned(),
-        service: Service::Fcm,
-        mode: Mode::Prod,
-        tags: Vec::new(),
-        endpoint: Some(mock.url()),
-        extra_root_pem: None,
-        connections: 2,
-        request_timeout_ms: 10_000,
-        default_topic: None,
-        credentials: Credentials::FcmServiceAccount {
-            path: account.path().to_owned(),
-            token_uri: None,
-        },
-    }
-}
-
-/// An APNs app of `mode` sending to `mock` over TLS with `credentials`.
-pub fn apns_app(
-    name: &str,
-    mode: Mode,
-    mock: &MockApns,
-    credentials: Credentials,
-    default_topic: Option<&str>,
-) -> AppConfig {
-    AppConfig {
-        name: name.to_owned(),
-        service: Service::Apns,
-        mode,
-        tags: Vec::new(),
-        endpoint: Some(mock.tls_url()),
-        extra_root_pem: Some(mock.ca_pem().to_owned()),
-        connections: 2,
-        request_timeout_ms: 10_000,
-        default_topic: default_topic.map(str::to_owned),
-        credentials,
-    }
-}
-
-/// Token-auth credentials from generated APNs `credentials` written to `files`.
-pub fn apns_token(credentials: &ApnsCredentials, files: &ApnsCredentialFiles) -> Credentials {
-    Credentials::ApnsToken {
-        key_path: files.p8_path.clone(),
-        key_id: credentials.key_id.clone(),
-        team_id: credentials.team_id.clone(),
-    }
-}
-
-/// Removes the app named `name` from `config`.
-pub fn without_app(config: &mut DispatcherConfig, name: &str) {
-    let before = config.apps.len();
-    config.apps.retain(|app| app.name != name);
-    assert_eq!(config.apps.len() + 1, before, "app {name} exists");
-}
-
-/// The app named `name` in `config`.
-pub fn app_mut<'a>(config: &'a mut DispatcherConfig, name: &str) -> &'a mut AppConfig {
-    config
-        .apps
-        .iter_mut()
-        .find(|app| app.name == name)
-        .expect("the app exists")
-}
-
-/// The gateway's queue and what it takes to open it again.
-struct OpenedQueue {
-    queue: Arc<dyn Queue>,
-    backend: OpenedBackend,
-}
-
-enum OpenedBackend {
-    Redis {
-        url: String,
-        options: QueueOptions,
-        _cleanup: DeleteKeysOnDrop,
-    },
-    Embedded(EmbeddedQueue),
-}
-
-async fn open_queue(backend: Backend, name: &str) -> OpenedQueue {
-    match backend {
-        Backend::Redis => {
-            let url = redis_url();
-            let options = QueueOptions {
-                prefix: unique_prefix(name),
-                ..QueueOptions::default()
-            };
-            let cleanup = DeleteKeysOnDrop {
-                url: url.clone(),
-                prefix: options.prefix.clone(),
-            };
-            let queue = RedisQueue::connect(&url, options.clone())
-                .await
-                .expect("connecting to the test Redis");
-            OpenedQueue {
-                queue: Arc::new(queue),
-                backend: OpenedBackend::Redis {
-                    url,
-                    options,
-                    _cleanup: cleanup,
-                },
-            }
-        }
-        Backend::Embedded => {
-            let root = EmbeddedQueue::new(QueueOptions::default());
-            OpenedQueue {
-                queue: Arc::new(root.clone()),
-                backend: OpenedBackend::Embedded(root),
-            }
-        }
-    }
-}
-
-/// Deletes a test's keys when dropped, so a long-lived Redis named by `REDIS_URL` does not
-/// fill up.
-struct DeleteKeysOnDrop {
-    url: String,
-    prefix: String,
-}
-
-impl Drop for DeleteKeysOnDrop {
-    fn drop(&mut self) {
-        let Ok(mut connection) =
-            redis::Client::open(self.url.as_str()).and_then(|client| client.get_connection())
-        else {
-            return;
-        };
-        let pattern = format!("{}:*", self.prefix);
-        let keys: Vec<String> = match redis::Commands::scan_match(&mut connection, &pattern) {
-            Ok(keys) => keys.filter_map(Result::ok).collect(),
-            Err(_) => return,
-        };
-        if !keys.is_empty() {
-            let _ = redis::cmd("DEL").arg(keys).exec(&mut connection);
-        }
     }
 }
