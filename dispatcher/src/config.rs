@@ -53,3 +53,68 @@ impl Default for DispatcherConfig {
         }
     }
 }
+
+/// A setting that would stop the dispatcher from working; it names the key at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {problem}")]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub problem: &'static str,
+}
+
+impl DispatcherConfig {
+    /// Checks the values no dispatcher can run with (apps are checked when built).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first key at fault: a zero `read_batch` or
+    /// `read_block_ms` would turn the reader into a busy loop, and a zero
+    /// `retry.max_attempts` would dead-letter every job that needs a retry.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let at_least_one = |key, value: u64| {
+            if value == 0 {
+                Err(ConfigError {
+                    key,
+                    problem: "must be at least 1",
+                })
+            } else {
+                Ok(())
+            }
+        };
+        at_least_one("read_batch", self.read_batch as u64)?;
+        at_least_one("read_block_ms", self.read_block_ms)?;
+        at_least_one("max_in_flight_per_app", self.max_in_flight_per_app as u64)?;
+        at_least_one("retry.max_attempts", u64::from(self.retry.max_attempts))?;
+        at_least_one("retry.max_deliveries", self.retry.max_deliveries)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(DispatcherConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn zero_values_that_stall_or_spin_are_refused_by_name() {
+        type Change = fn(&mut DispatcherConfig);
+        let cases: [(&str, Change); 5] = [
+            ("read_batch", |c| c.read_batch = 0),
+            ("read_block_ms", |c| c.read_block_ms = 0),
+            ("max_in_flight_per_app", |c| c.max_in_flight_per_app = 0),
+            ("retry.max_attempts", |c| c.retry.max_attempts = 0),
+            ("retry.max_deliveries", |c| c.retry.max_deliveries = 0),
+        ];
+        for (key, change) in cases {
+            let mut config = DispatcherConfig::default();
+            change(&mut config);
+            let error = config.validate().unwrap_err();
+            assert_eq!(error.key, key);
+            assert_eq!(error.to_string(), format!("{key}: must be at least 1"));
+        }
+    }
+}

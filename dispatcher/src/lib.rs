@@ -20,7 +20,7 @@ use pushgate_shared::queue::Queue;
 use tokio_util::sync::CancellationToken;
 
 pub use apps::{App, AppConfig, AppError, Apps, Credentials};
-pub use config::DispatcherConfig;
+pub use config::{ConfigError, DispatcherConfig};
 pub use outcome::{Attempt, Outcome};
 pub use worker::DispatchError;
 
@@ -36,12 +36,14 @@ pub fn unique_consumer_name() -> String {
 ///
 /// # Errors
 ///
-/// [`DispatchError`] when an app cannot be built or the consumer group cannot be created.
+/// [`DispatchError`] when the configuration is invalid, an app cannot be built or the
+/// consumer group cannot be created.
 pub async fn run(
     config: DispatcherConfig,
     queue: Arc<dyn Queue>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), DispatchError> {
+    config.validate()?;
     let apps = Apps::build(&config.apps)?;
     queue.ensure_group().await?;
     let consumer = config

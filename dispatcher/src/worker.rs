@@ -231,6 +231,8 @@ impl Drop for EntryInFlight {
 /// Why the dispatcher could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
+    #[error("invalid configuration: {0}")]
+    Config(#[from] crate::config::ConfigError),
     #[error("an app cannot be built: {0}")]
     App(#[from] crate::apps::AppError),
     #[error("the queue is unavailable: {0}")]

@@ -167,6 +167,24 @@ async fn a_cut_redis_connection_does_not_send_jobs_in_flight_twice() {
     .await;
 }
 
+/// A configuration that would make the reader spin is refused at start, naming the key.
+#[tokio::test]
+async fn a_configuration_that_would_spin_is_refused_at_start() {
+    let config = dispatcher::DispatcherConfig {
+        read_batch: 0,
+        ..dispatcher::DispatcherConfig::default()
+    };
+    let queue = Arc::new(pushgate_shared::queue::EmbeddedQueue::new(
+        Default::default(),
+    ));
+    let started = dispatcher::run(config, queue, std::future::pending()).await;
+    let error = started.expect_err("refused").to_string();
+    assert_eq!(
+        error,
+        "invalid configuration: read_batch: must be at least 1"
+    );
+}
+
 on_both_backends!(
     a_failed_settling_step_is_tried_again,
     a_failed_read_loses_nothing
