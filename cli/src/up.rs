@@ -74,25 +74,31 @@ pub async fn run(args: UpArgs, stop: CancellationToken) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints where pushgate listens and, in demo mode, the mocks and a push to try.
+/// Prints where pushgate listens and, in demo mode, the mocks and a push to try. A closed
+/// standard output (`pushgate up | head -3`) must not stop the gateway, so write errors
+/// are ignored.
 fn announce(address: SocketAddr, demo: Option<&Demo>) {
-    println!("pushgate listening on http://{address}");
-    let Some(demo) = demo else {
-        return;
-    };
-    println!("demo mode: in-memory queue, mock providers in this process");
-    println!("mock FCM on {}", demo.fcm.url());
-    println!("mock APNs on {}", demo.apns.h2c_url());
-    println!();
-    println!("Send a push (MongoosePush v3, as MongooseIM does):");
-    println!();
-    println!(
-        "  curl -i http://{address}/v3/notification/f534534543 -H 'content-type: application/json' \\\n    \
-         -d '{{\"service\":\"apns\",\"alert\":{{\"title\":\"alice@localhost\",\"body\":\"OH, HAI!\"}}}}'"
-    );
-    println!();
-    println!(
-        "See what the mock APNs received: curl {}/mock/activity",
-        demo.apns.h2c_url()
-    );
+    use std::io::Write;
+
+    let mut text = format!("pushgate listening on http://{address}\n");
+    if let Some(demo) = demo {
+        let apns = demo.apns.h2c_url();
+        text.push_str(&format!(
+            "demo mode: in-memory queue, mock providers in this process\n\
+             mock FCM on {fcm}\n\
+             mock APNs on {apns}\n\
+             \n\
+             Send a push (MongoosePush v3, as MongooseIM does):\n\
+             \n  \
+             curl -i http://{address}/v3/notification/f534534543 -H 'content-type: application/json' \\\n    \
+             -d '{{\"service\":\"apns\",\"alert\":{{\"title\":\"alice@localhost\",\"body\":\"OH, HAI!\"}}}}'\n\
+             \n\
+             See what the mock APNs received: curl {apns}/mock/activity\n",
+            fcm = demo.fcm.url(),
+        ));
+    }
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
 }

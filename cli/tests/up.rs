@@ -37,7 +37,8 @@ fn start_demo() -> (Running, String, String, String) {
     let stdout = child.stdout.take().unwrap();
     let running = Running(child);
     let (mut gateway, mut fcm, mut apns) = (None, None, None);
-    for line in BufReader::new(stdout).lines() {
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
         let line = line.unwrap();
         let url = line.rsplit(' ').next().unwrap_or_default().to_owned();
         if line.starts_with("pushgate listening on") {
@@ -51,6 +52,8 @@ fn start_demo() -> (Running, String, String, String) {
             break;
         }
     }
+    // The rest of what it prints is read too, so the pipe stays open.
+    std::thread::spawn(move || lines.for_each(drop));
     let (Some(gateway), Some(fcm), Some(apns)) = (gateway, fcm, apns) else {
         panic!("pushgate up did not print its addresses");
     };
