@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use pushgate_shared::queue::QueueOptions;
 
 use crate::auth::AuthConfig;
+use crate::secrets::SECRET_ARN_VARIABLE;
 use crate::sync_wait::MAX_SYNC_WAIT;
 use crate::webhook::WebhookConfig;
 
@@ -15,6 +16,8 @@ pub struct IngestConfig {
     /// `PUSHGATE_LISTEN`, default `127.0.0.1:8080`; unused under Lambda.
     pub listen: SocketAddr,
     /// `PUSHGATE_REDIS_URL`, else `REDIS_URL`; without either the embedded queue is used.
+    /// Under Lambda it is instead read at start-up from the secret named by
+    /// `PUSHGATE_REDIS_SECRET_ARN` (see [`crate::secrets`]).
     pub redis_url: Option<String>,
     /// `PUSHGATE_MAX_BODY_BYTES`, default 65536: larger bodies get 413 unparsed.
     pub max_body_bytes: usize,
@@ -75,6 +78,16 @@ impl IngestConfig {
         config.redis_url = lookup("PUSHGATE_REDIS_URL")
             .or_else(|| lookup("REDIS_URL"))
             .filter(|url| !url.trim().is_empty());
+        if config.redis_url.is_some()
+            && lookup(SECRET_ARN_VARIABLE).is_some_and(|arn| !arn.trim().is_empty())
+        {
+            return Err(ConfigError {
+                variable: SECRET_ARN_VARIABLE,
+                problem: "set together with PUSHGATE_REDIS_URL (or REDIS_URL): name the Redis \
+                          in one place only"
+                    .to_owned(),
+            });
+        }
         if let Some(limit) = lookup("PUSHGATE_MAX_BODY_BYTES") {
             config.max_body_bytes = parse("PUSHGATE_MAX_BODY_BYTES", &limit)?;
         }
@@ -108,7 +121,10 @@ impl IngestConfig {
     }
 }
 
-pub(crate) fn parse<T: std::str::FromStr>(variable: &'static str, value: &str) -> Result<T, ConfigError>
+pub(crate) fn parse<T: std::str::FromStr>(
+    variable: &'static str,
+    value: &str,
+) -> Result<T, ConfigError>
 where
     T::Err: std::fmt::Display,
 {
@@ -215,5 +231,21 @@ mod tests {
         let error =
             IngestConfig::from_lookup(lookup_from(&[("PUSHGATE_QUEUE_SHARDS", "0")])).unwrap_err();
         assert_eq!(error.variable, "PUSHGATE_QUEUE_SHARDS");
+    }
+
+    #[test]
+    fn redis_secret_and_redis_url_exclude_each_other() {
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:redis-AbCdEf";
+        for url_variable in ["PUSHGATE_REDIS_URL", "REDIS_URL"] {
+            let error = IngestConfig::from_lookup(lookup_from(&[
+                (url_variable, "redis://a:1"),
+                ("PUSHGATE_REDIS_SECRET_ARN", arn),
+            ]))
+            .unwrap_err();
+            assert_eq!(error.variable, "PUSHGATE_REDIS_SECRET_ARN");
+        }
+        let config =
+            IngestConfig::from_lookup(lookup_from(&[("PUSHGATE_REDIS_SECRET_ARN", arn)])).unwrap();
+        assert_eq!(config.redis_url, None, "filled in at start-up, not here");
     }
 }

@@ -9,6 +9,7 @@ mod health;
 mod notification;
 mod registry;
 mod reply;
+pub mod secrets;
 pub mod serve;
 pub mod sync_wait;
 pub mod webhook;
@@ -79,10 +80,7 @@ pub fn app(state: IngestState) -> Router {
         .route("/v3/notification/{device_id}", post(notification::send_v3))
         .route("/healthcheck", get(health::healthcheck))
         .route(&state.webhook.path, post(webhook::receive))
-        .route(
-            "/api/v1/users/{jid}/devices",
-            get(registry::list_devices),
-        )
+        .route("/api/v1/users/{jid}/devices", get(registry::list_devices))
         .route(
             "/api/v1/users/{jid}/devices/{device_token}",
             axum::routing::put(registry::put_device).delete(registry::delete_device),

@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use crate::auth::Authenticator;
 use crate::config::ConfigError;
 
+use crate::secrets::{RedisSecret, SecretError};
 use crate::{IngestConfig, IngestState, SyncWait, app};
 
 /// Why ingest could not start or stopped with an error.
@@ -32,6 +33,8 @@ pub enum ServeError {
     Http(#[from] std::io::Error),
     #[error("the Lambda runtime failed: {0}")]
     Lambda(String),
+    #[error("cannot read the Redis URL from Secrets Manager: {0}")]
+    Secret(#[from] SecretError),
     #[error("cannot reach the device registry: {0}")]
     Registry(#[from] RegistryError),
     #[error("invalid configuration: {0}")]
@@ -133,15 +136,20 @@ pub async fn state_with_registry(
 }
 
 /// Runs ingest until `shutdown` completes: under Lambda when `AWS_LAMBDA_RUNTIME_API` is
-/// set (Lambda ends the process itself), otherwise on `config.listen`.
+/// set (Lambda ends the process itself), otherwise on `config.listen`. When
+/// `PUSHGATE_REDIS_SECRET_ARN` is set, the Redis URL is read from that secret first.
 ///
 /// # Errors
 ///
-/// A [`ServeError`] when the queue, the listener or the Lambda runtime fails.
+/// A [`ServeError`] when the secret, the queue, the listener or the Lambda runtime fails.
 pub async fn run(
-    config: IngestConfig,
+    mut config: IngestConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    if let Some(secret) = RedisSecret::from_env()? {
+        config.redis_url = Some(secret.fetch_redis_url().await?);
+        tracing::info!(secret = %secret.secret_id, "Redis URL read from Secrets Manager");
+    }
     let queue = connect_queue(&config).await?;
     let router = app(state_for(&config, queue).await?);
 
