@@ -108,7 +108,11 @@ def check_ingest(template, resources, binary):
         variables.get("PUSHGATE_REDIS_SECRET_ARN") == ref("RedisSecretArn"),
         "PUSHGATE_REDIS_SECRET_ARN is the secret's ARN",
     )
-    for plain in ("PUSHGATE_REDIS_URL", "REDIS_URL"):
+    check(
+        variables.get("PUSHGATE_AUTH") == ref("IngestAuth"),
+        "PUSHGATE_AUTH comes from the IngestAuth parameter",
+    )
+    for plain in ("PUSHGATE_REDIS_URL", "REDIS_URL", "PUSHGATE_API_KEYS", "PUSHGATE_PATH_SECRET"):
         check(plain not in variables, f"{plain} is not in the environment (secret by ARN)")
     check(
         "{{resolve:" not in json.dumps(template),

@@ -72,14 +72,27 @@ impl fmt::Debug for AuthConfig {
 }
 
 impl AuthConfig {
-    /// Reads `PUSHGATE_AUTH`, `PUSHGATE_API_KEYS` and `PUSHGATE_PATH_SECRET`; without
-    /// `PUSHGATE_AUTH` authentication is required.
+    /// Reads `PUSHGATE_AUTH`, `PUSHGATE_API_KEYS` and `PUSHGATE_PATH_SECRET`, then
+    /// [`validate`](Self::validate)s them; without `PUSHGATE_AUTH` authentication is
+    /// required.
     ///
     /// # Errors
     ///
     /// A [`ConfigError`] naming the variable at fault, including "required but nothing
     /// configured".
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let config = Self::read(lookup)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads the same variables without validating them, for a start-up that adds
+    /// credentials from elsewhere (a Secrets Manager secret) and validates afterwards.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for a `PUSHGATE_AUTH` that is neither `required` nor `off`.
+    pub fn read(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mode = match lookup("PUSHGATE_AUTH").as_deref().map(str::trim) {
             None | Some("required") => AuthMode::Required,
             Some("off") => AuthMode::Off,
@@ -102,13 +115,11 @@ impl AuthConfig {
         let path_secret = lookup("PUSHGATE_PATH_SECRET")
             .map(|secret| secret.trim().to_owned())
             .filter(|secret| !secret.is_empty());
-        let config = AuthConfig {
+        Ok(AuthConfig {
             mode,
             api_keys,
             path_secret,
-        };
-        config.validate()?;
-        Ok(config)
+        })
     }
 
     /// Checks the credentials' shape, and that required authentication has some.
@@ -155,7 +166,9 @@ impl AuthConfig {
                 variable: "PUSHGATE_AUTH",
                 problem: "authentication is required but there is nothing to check: set \
                           PUSHGATE_API_KEYS (bearer keys) or PUSHGATE_PATH_SECRET (a secret \
-                          path prefix), or PUSHGATE_AUTH=off to accept every caller"
+                          path prefix), or `api_keys` / `path_secret` in the secret named by \
+                          PUSHGATE_REDIS_SECRET_ARN, or PUSHGATE_AUTH=off to accept every \
+                          caller"
                     .to_owned(),
             });
         }

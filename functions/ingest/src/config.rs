@@ -78,9 +78,8 @@ impl IngestConfig {
         config.redis_url = lookup("PUSHGATE_REDIS_URL")
             .or_else(|| lookup("REDIS_URL"))
             .filter(|url| !url.trim().is_empty());
-        if config.redis_url.is_some()
-            && lookup(SECRET_ARN_VARIABLE).is_some_and(|arn| !arn.trim().is_empty())
-        {
+        let secret_named = lookup(SECRET_ARN_VARIABLE).is_some_and(|arn| !arn.trim().is_empty());
+        if config.redis_url.is_some() && secret_named {
             return Err(ConfigError {
                 variable: SECRET_ARN_VARIABLE,
                 problem: "set together with PUSHGATE_REDIS_URL (or REDIS_URL): name the Redis \
@@ -115,7 +114,12 @@ impl IngestConfig {
                 });
             }
         }
-        config.auth = AuthConfig::from_lookup(&lookup)?;
+        // The secret may add credentials: `serve::run` validates once it has read it.
+        config.auth = if secret_named {
+            AuthConfig::read(&lookup)?
+        } else {
+            AuthConfig::from_lookup(&lookup)?
+        };
         config.webhook = WebhookConfig::from_lookup(&lookup)?;
         Ok(config)
     }

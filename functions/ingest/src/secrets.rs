@@ -1,6 +1,7 @@
-//! The Redis URL from AWS Secrets Manager, read once at cold start through the AWS
-//! Parameters and Secrets Lambda Extension, so the URL (and its password) never sits in
-//! the function's environment.
+//! The Redis URL (and, optionally, ingest's API keys and path secret) from AWS Secrets
+//! Manager, read once at cold start through the AWS Parameters and Secrets Lambda
+//! Extension, so neither the URL's password nor a key ever sits in the function's
+//! environment.
 
 use std::time::Duration;
 
@@ -64,6 +65,34 @@ pub enum SecretError {
          string field \"url\""
     )]
     NoUrl { secret_id: String },
+    #[error("secret {secret_id}: field \"{field}\" must be {expected} (its value is not shown)")]
+    BadField {
+        secret_id: String,
+        field: &'static str,
+        expected: &'static str,
+    },
+}
+
+/// What the secret holds: the Redis URL, and optionally credentials callers of ingest must
+/// present (added to those of `PUSHGATE_API_KEYS` and `PUSHGATE_PATH_SECRET`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct IngestSecret {
+    pub redis_url: String,
+    /// JSON field `api_keys`: bearer keys.
+    pub api_keys: Vec<String>,
+    /// JSON field `path_secret`: the secret path prefix.
+    pub path_secret: Option<String>,
+}
+
+/// Shows the shape, never the values.
+impl std::fmt::Debug for IngestSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestSecret")
+            .field("redis_url", &"<set>")
+            .field("api_keys", &self.api_keys.len())
+            .field("path_secret", &self.path_secret.as_ref().map(|_| "<set>"))
+            .finish()
+    }
 }
 
 /// Where the Redis URL comes from when it is kept in Secrets Manager.
@@ -124,14 +153,23 @@ impl RedisSecret {
         }))
     }
 
+    /// Asks the extension for the secret and reads the Redis URL and any credentials.
+    ///
+    /// # Errors
+    ///
+    /// A [`SecretError`] saying which step failed; it never contains the secret.
+    pub async fn fetch(&self) -> Result<IngestSecret, SecretError> {
+        let secret = self.fetch_secret_string().await?;
+        ingest_secret_from(&self.secret_id, &secret)
+    }
+
     /// Asks the extension for the secret and takes the Redis URL out of it.
     ///
     /// # Errors
     ///
     /// A [`SecretError`] saying which step failed; it never contains the secret.
     pub async fn fetch_redis_url(&self) -> Result<String, SecretError> {
-        let secret = self.fetch_secret_string().await?;
-        redis_url_from_secret(&self.secret_id, &secret)
+        Ok(self.fetch().await?.redis_url)
     }
 
     /// The secret's `SecretString`, as the extension returns it.
@@ -230,24 +268,61 @@ impl RedisSecret {
 ///
 /// [`SecretError::NoUrl`] when the string is empty, or JSON without a usable `url`.
 pub fn redis_url_from_secret(secret_id: &str, secret: &str) -> Result<String, SecretError> {
+    Ok(ingest_secret_from(secret_id, secret)?.redis_url)
+}
+
+/// Reads a secret string: the Redis URL alone, or a JSON object with a string field `url`
+/// and, optionally, `api_keys` (an array of strings) and `path_secret` (a string).
+///
+/// # Errors
+///
+/// [`SecretError::NoUrl`] without a usable URL, [`SecretError::BadField`] when an optional
+/// field has the wrong type.
+pub fn ingest_secret_from(secret_id: &str, secret: &str) -> Result<IngestSecret, SecretError> {
     let no_url = || SecretError::NoUrl {
         secret_id: secret_id.to_owned(),
     };
-    let secret = secret.trim();
-    let url = if secret.starts_with('{') {
-        let object: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(secret).map_err(|_| no_url())?;
-        match object.get("url") {
-            Some(serde_json::Value::String(url)) => url.trim().to_owned(),
-            _ => return Err(no_url()),
-        }
-    } else {
-        secret.to_owned()
+    let bad_field = |field, expected| SecretError::BadField {
+        secret_id: secret_id.to_owned(),
+        field,
+        expected,
     };
-    if url.is_empty() {
-        return Err(no_url());
+    let secret = secret.trim();
+    if !secret.starts_with('{') {
+        if secret.is_empty() {
+            return Err(no_url());
+        }
+        return Ok(IngestSecret {
+            redis_url: secret.to_owned(),
+            api_keys: Vec::new(),
+            path_secret: None,
+        });
     }
-    Ok(url)
+    let object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(secret).map_err(|_| no_url())?;
+    let redis_url = match object.get("url") {
+        Some(serde_json::Value::String(url)) if !url.trim().is_empty() => url.trim().to_owned(),
+        _ => return Err(no_url()),
+    };
+    let api_keys = match object.get("api_keys") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(keys)) => keys
+            .iter()
+            .map(|key| key.as_str().map(|key| key.trim().to_owned()))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad_field("api_keys", "an array of strings"))?,
+        Some(_) => return Err(bad_field("api_keys", "an array of strings")),
+    };
+    let path_secret = match object.get("path_secret") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(secret)) => Some(secret.trim().to_owned()),
+        Some(_) => return Err(bad_field("path_secret", "a string")),
+    };
+    Ok(IngestSecret {
+        redis_url,
+        api_keys,
+        path_secret,
+    })
 }
 
 #[cfg(test)]
@@ -357,6 +432,45 @@ mod tests {
             );
             assert!(!error.to_string().contains("hunter2"), "{error}");
             assert!(error.to_string().contains(ARN), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_json_secret_may_carry_ingest_credentials() {
+        let secret = r#"{"url": "redis://r:6379", "api_keys": [" k-0123456789abcdef "],
+                         "path_secret": "s3cr3t-path-0123456789"}"#;
+        let read = ingest_secret_from(ARN, secret).unwrap();
+        assert_eq!(read.redis_url, "redis://r:6379");
+        assert_eq!(read.api_keys, ["k-0123456789abcdef"]);
+        assert_eq!(read.path_secret.as_deref(), Some("s3cr3t-path-0123456789"));
+        assert!(!format!("{read:?}").contains("0123456789"), "{read:?}");
+
+        let plain = ingest_secret_from(ARN, "redis://r:6379").unwrap();
+        assert!(plain.api_keys.is_empty() && plain.path_secret.is_none());
+    }
+
+    #[test]
+    fn credentials_of_the_wrong_type_are_refused_by_field_without_echoing_them() {
+        for (secret, field) in [
+            (
+                r#"{"url": "redis://r", "api_keys": "hunter2hunter2hunter2"}"#,
+                "api_keys",
+            ),
+            (
+                r#"{"url": "redis://r", "api_keys": ["hunter2", 7]}"#,
+                "api_keys",
+            ),
+            (
+                r#"{"url": "redis://r", "path_secret": ["hunter2"]}"#,
+                "path_secret",
+            ),
+        ] {
+            let error = ingest_secret_from(ARN, secret).unwrap_err();
+            assert!(
+                matches!(error, SecretError::BadField { field: f, .. } if f == field),
+                "{secret}: {error}"
+            );
+            assert!(!error.to_string().contains("hunter2"), "{error}");
         }
     }
 }

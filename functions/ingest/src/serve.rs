@@ -137,18 +137,26 @@ pub async fn state_with_registry(
 
 /// Runs ingest until `shutdown` completes: under Lambda when `AWS_LAMBDA_RUNTIME_API` is
 /// set (Lambda ends the process itself), otherwise on `config.listen`. When
-/// `PUSHGATE_REDIS_SECRET_ARN` is set, the Redis URL is read from that secret first.
+/// `PUSHGATE_REDIS_SECRET_ARN` is set, the Redis URL (and any `api_keys` and
+/// `path_secret`) is read from that secret first.
 ///
 /// # Errors
 ///
-/// A [`ServeError`] when the secret, the queue, the listener or the Lambda runtime fails.
+/// A [`ServeError`] when the secret, the credentials, the queue, the listener or the Lambda
+/// runtime fails.
 pub async fn run(
     mut config: IngestConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    if let Some(secret) = RedisSecret::from_env()? {
-        config.redis_url = Some(secret.fetch_redis_url().await?);
-        tracing::info!(secret = %secret.secret_id, "Redis URL read from Secrets Manager");
+    if let Some(source) = RedisSecret::from_env()? {
+        let secret = source.fetch().await?;
+        config.redis_url = Some(secret.redis_url);
+        config.auth.api_keys.extend(secret.api_keys);
+        if secret.path_secret.is_some() {
+            config.auth.path_secret = secret.path_secret;
+        }
+        config.auth.validate()?;
+        tracing::info!(secret = %source.secret_id, "Redis URL read from Secrets Manager");
     }
     let queue = connect_queue(&config).await?;
     let router = app(state_for(&config, queue).await?);

@@ -222,6 +222,15 @@ impl Drop for Ingest {
 }
 
 fn spawn_ingest(extension_url: &str, listen: SocketAddr, prefix: &str) -> Ingest {
+    spawn_ingest_with(extension_url, listen, prefix, &[("PUSHGATE_AUTH", "off")])
+}
+
+fn spawn_ingest_with(
+    extension_url: &str,
+    listen: SocketAddr,
+    prefix: &str,
+    extra: &[(&str, &str)],
+) -> Ingest {
     let child = Command::new(env!("CARGO_BIN_EXE_ingest"))
         .env_remove("AWS_LAMBDA_RUNTIME_API")
         .env_remove("PUSHGATE_REDIS_URL")
@@ -229,15 +238,97 @@ fn spawn_ingest(extension_url: &str, listen: SocketAddr, prefix: &str) -> Ingest
         .env("PUSHGATE_REDIS_SECRET_ARN", ARN)
         .env("PUSHGATE_SECRETS_EXTENSION_URL", extension_url)
         .env("AWS_SESSION_TOKEN", SESSION_TOKEN)
+        .env_remove("PUSHGATE_AUTH")
+        .env_remove("PUSHGATE_API_KEYS")
+        .env_remove("PUSHGATE_PATH_SECRET")
         .env("PUSHGATE_LISTEN", listen.to_string())
-        .env("PUSHGATE_AUTH", "off")
         .env("PUSHGATE_QUEUE_PREFIX", prefix)
+        .envs(extra.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the ingest binary starts");
     Ingest(child)
+}
+
+/// Posts MongooseIM's alert until the starting binary answers (a hang guard, not a timing
+/// assertion).
+async fn post_when_listening(url: &str, bearer: Option<&str>) -> reqwest::Response {
+    let client = reqwest::Client::new();
+    for _ in 0..600 {
+        let mut request = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(MONGOOSEIM_ALERT);
+        if let Some(key) = bearer {
+            request = request.bearer_auth(key);
+        }
+        match request.send().await {
+            Ok(response) => return response,
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    panic!("ingest does not listen within 30 s");
+}
+
+#[tokio::test]
+async fn api_keys_and_the_path_secret_may_come_from_the_secret() {
+    let redis_url = redis_server::redis_url();
+    let prefix = redis_server::unique_prefix("secret-auth");
+    let key = "k-from-the-secret-0123456789";
+    let path_secret = "path-from-the-secret-0123456789";
+    let secret = serde_json::json!({
+        "url": redis_url,
+        "api_keys": [key],
+        "path_secret": path_secret,
+    })
+    .to_string();
+    let extension_url = start(extension(StatusCode::OK, secret_value(&secret))).await;
+    let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    // No PUSHGATE_AUTH: authentication is required, with the secret's credentials.
+    let _ingest = spawn_ingest_with(&extension_url, listen, &prefix, &[]);
+
+    let push = format!("http://{listen}/v3/notification/device-with-auth");
+    let anonymous = post_when_listening(&push, None).await;
+    assert_eq!(anonymous.status(), 401);
+    let wrong = post_when_listening(&push, Some("k-not-the-key-0123456789")).await;
+    assert_eq!(wrong.status(), 401);
+    let keyed = post_when_listening(&push, Some(key)).await;
+    assert_eq!(keyed.status(), 200);
+    let prefixed = format!("http://{listen}/{path_secret}/v3/notification/device-with-auth");
+    let by_path = post_when_listening(&prefixed, None).await;
+    assert_eq!(by_path.status(), 200);
+}
+
+#[tokio::test]
+async fn without_credentials_anywhere_the_binary_refuses_to_start() {
+    let secret = serde_json::json!({ "url": "redis://127.0.0.1:9" }).to_string();
+    let extension_url = start(extension(StatusCode::OK, secret_value(&secret))).await;
+    let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let ingest = spawn_ingest_with(&extension_url, listen, "unused", &[]);
+
+    let (status, stderr) = exit_of(ingest).await;
+
+    assert!(!status.success());
+    assert!(
+        stderr.contains("PUSHGATE_AUTH") && stderr.contains("PUSHGATE_REDIS_SECRET_ARN"),
+        "{stderr}"
+    );
+}
+
+/// Waits for the binary to exit (a hang guard of 60 s) and returns its status and stderr.
+async fn exit_of(mut ingest: Ingest) -> (std::process::ExitStatus, String) {
+    let status = tokio::task::spawn_blocking(move || {
+        let status = ingest.0.wait().unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(ingest.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        (status, stderr)
+    });
+    tokio::time::timeout(Duration::from_secs(60), status)
+        .await
+        .expect("ingest exits instead of serving")
+        .unwrap()
 }
 
 #[tokio::test]
@@ -250,26 +341,8 @@ async fn the_binary_queues_into_the_redis_named_by_the_secret() {
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let _ingest = spawn_ingest(&extension_url, listen, &prefix);
 
-    let client = reqwest::Client::new();
     let push = format!("http://{listen}/v3/notification/device-from-secret");
-    let mut answer = None;
-    for _ in 0..600 {
-        // A hang guard while the binary starts, not a timing assertion.
-        match client
-            .post(&push)
-            .header("content-type", "application/json")
-            .body(MONGOOSEIM_ALERT)
-            .send()
-            .await
-        {
-            Ok(response) => {
-                answer = Some(response);
-                break;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-    let answer = answer.expect("ingest listens within 30 s");
+    let answer = post_when_listening(&push, None).await;
     assert_eq!(answer.status(), 200);
     assert_eq!(answer.text().await.unwrap(), "null");
 
@@ -291,18 +364,9 @@ async fn the_binary_stops_at_start_up_when_the_secret_cannot_be_read() {
     ))
     .await;
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let mut ingest = spawn_ingest(&extension_url, listen, "unused");
+    let ingest = spawn_ingest(&extension_url, listen, "unused");
 
-    let status = tokio::task::spawn_blocking(move || {
-        let status = ingest.0.wait().unwrap();
-        let mut stderr = String::new();
-        std::io::Read::read_to_string(ingest.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-        (status, stderr)
-    });
-    let (status, stderr) = tokio::time::timeout(Duration::from_secs(60), status)
-        .await
-        .expect("ingest exits instead of serving")
-        .unwrap();
+    let (status, stderr) = exit_of(ingest).await;
 
     assert!(!status.success());
     assert!(
