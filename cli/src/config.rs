@@ -205,6 +205,40 @@ mod tests {
         assert_eq!(forced.ingest_config().auth.mode, AuthMode::Required);
     }
 
+    /// The example in the repository is a real configuration: it parses with every
+    /// section present, and its defaults-as-documented are the code's defaults.
+    #[test]
+    fn the_example_file_parses_and_documents_the_defaults() {
+        let example: PushgateConfig =
+            toml::from_str(include_str!("../../pushgate.example.toml")).unwrap();
+        let defaults = PushgateConfig::default();
+
+        assert_eq!(example.ingest.listen, defaults.ingest.listen);
+        assert_eq!(
+            example.ingest.max_body_bytes,
+            defaults.ingest.max_body_bytes
+        );
+        assert_eq!(example.ingest.sync_wait_ms, defaults.ingest.sync_wait_ms);
+        let auth = example.ingest_config().auth;
+        assert_eq!(auth.mode, AuthMode::Required);
+        assert_eq!(auth.validate(), Ok(()));
+        assert_eq!(
+            example.queue.redis_url.as_deref(),
+            Some("redis://127.0.0.1:6379")
+        );
+        assert_eq!(example.queue_options(), defaults.queue_options());
+
+        let DispatcherConfig { apps, .. } = &example.dispatcher;
+        let names: Vec<&str> = apps.iter().map(|app| app.name.as_str()).collect();
+        assert_eq!(names, ["fcm", "apns-prod", "apns-dev"]);
+        let without_apps = DispatcherConfig {
+            apps: Vec::new(),
+            ..example.dispatcher.clone()
+        };
+        assert_eq!(without_apps, defaults.dispatcher);
+        assert_eq!(apps[1].connections, dispatcher::apps::DEFAULT_CONNECTIONS);
+    }
+
     #[test]
     fn an_empty_file_is_all_defaults() {
         let config: PushgateConfig = toml::from_str("").unwrap();
