@@ -45,16 +45,21 @@ pub async fn run(args: UpArgs, stop: CancellationToken) -> anyhow::Result<()> {
 
     let queue = config.connect_queue().await?;
     let ingest_config = config.ingest_config();
-    let state = ingest::serve::state_for(&ingest_config, queue.clone()).await?;
+    // One registry for both halves: ingest fans events out to its devices, the dispatcher
+    // removes the dead ones.
+    let registry = ingest::serve::connect_registry(&ingest_config).await?;
+    let state =
+        ingest::serve::state_with_registry(&ingest_config, queue.clone(), registry.clone()).await?;
     let listener = TcpListener::bind(ingest_config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", ingest_config.listen))?;
     let address = listener.local_addr()?;
 
     let dispatcher_stop = stop.clone();
-    let dispatcher = tokio::spawn(dispatcher::run(
+    let dispatcher = tokio::spawn(dispatcher::run_with_registry(
         config.dispatcher.clone(),
         queue,
+        registry,
         async move { dispatcher_stop.cancelled().await },
     ));
     let ingest_stop = stop.clone();

@@ -17,6 +17,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use pushgate_shared::queue::Queue;
+use pushgate_shared::registry::DeviceRegistry;
 use tokio_util::sync::CancellationToken;
 
 pub use apps::{App, AppConfig, AppError, Apps, Credentials};
@@ -43,6 +44,30 @@ pub async fn run(
     queue: Arc<dyn Queue>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), DispatchError> {
+    start(config, queue, None, shutdown).await
+}
+
+/// As [`run`], and a token a provider declares dead is also removed from `registry` when
+/// its job came from a webhook fan-out (the job names its registry user).
+///
+/// # Errors
+///
+/// As [`run`].
+pub async fn run_with_registry(
+    config: DispatcherConfig,
+    queue: Arc<dyn Queue>,
+    registry: Arc<dyn DeviceRegistry>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), DispatchError> {
+    start(config, queue, Some(registry), shutdown).await
+}
+
+async fn start(
+    config: DispatcherConfig,
+    queue: Arc<dyn Queue>,
+    registry: Option<Arc<dyn DeviceRegistry>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), DispatchError> {
     config.validate()?;
     let apps = Apps::build(&config.apps)?;
     queue.ensure_group().await?;
@@ -51,7 +76,7 @@ pub async fn run(
         .clone()
         .unwrap_or_else(unique_consumer_name);
     tracing::info!(consumer = %consumer, apps = apps.len(), queue = queue.kind(), "dispatcher started");
-    let worker = worker::Worker::new(queue, apps, config, consumer);
+    let worker = worker::Worker::new(queue, registry, apps, config, consumer);
 
     let stop = CancellationToken::new();
     let trigger = stop.clone();

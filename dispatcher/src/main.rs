@@ -11,6 +11,7 @@ use anyhow::Context;
 use clap::Parser;
 use dispatcher::DispatcherConfig;
 use pushgate_shared::queue::{QueueOptions, RedisQueue};
+use pushgate_shared::registry::RedisDeviceRegistry;
 use serde::Deserialize;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
@@ -81,9 +82,15 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
         shards: file.queue.shards.max(1),
         ..QueueOptions::default()
     };
-    let connect = RedisQueue::connect(&file.redis_url, options);
-    let queue = tokio::select! {
-        queue = connect => queue.with_context(|| {
+    // The device registry lives beside the queue (same Redis, same prefix), as ingest's.
+    let prefix = options.prefix.clone();
+    let connect = async {
+        let queue = RedisQueue::connect(&file.redis_url, options).await?;
+        let registry = RedisDeviceRegistry::connect(&file.redis_url, &prefix).await?;
+        anyhow::Ok((queue, registry))
+    };
+    let (queue, registry) = tokio::select! {
+        connected = connect => connected.with_context(|| {
             let path = args.config.display();
             format!("cannot connect to the Redis of `redis_url` in {path}")
         })?,
@@ -92,7 +99,13 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
             return Ok(());
         }
     };
-    dispatcher::run(file.dispatcher, Arc::new(queue), shutdown).await?;
+    dispatcher::run_with_registry(
+        file.dispatcher,
+        Arc::new(queue),
+        Arc::new(registry),
+        shutdown,
+    )
+    .await?;
     Ok(())
 }
 

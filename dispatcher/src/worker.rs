@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use pushgate_shared::api::PushError;
 use pushgate_shared::job::now_ms;
 use pushgate_shared::queue::{Delivery, EntryId, Queue, QueueError};
+use pushgate_shared::registry::DeviceRegistry;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +24,9 @@ mod settle;
 #[derive(Clone)]
 pub(crate) struct Worker {
     pub(crate) queue: Arc<dyn Queue>,
+    /// The device registry of the webhook path, where dead tokens of fanned-out jobs are
+    /// removed; `None` when this dispatcher serves the MongoosePush API only.
+    pub(crate) registry: Option<Arc<dyn DeviceRegistry>>,
     pub(crate) apps: Arc<Apps>,
     pub(crate) config: Arc<DispatcherConfig>,
     pub(crate) consumer: Arc<str>,
@@ -35,6 +39,7 @@ pub(crate) struct Worker {
 impl Worker {
     pub(crate) fn new(
         queue: Arc<dyn Queue>,
+        registry: Option<Arc<dyn DeviceRegistry>>,
         apps: Apps,
         config: DispatcherConfig,
         consumer: String,
@@ -46,6 +51,7 @@ impl Worker {
             .collect();
         Worker {
             queue,
+            registry,
             apps: Arc::new(apps),
             config: Arc::new(config),
             consumer: consumer.into(),

@@ -2,11 +2,13 @@
 //! each step tried again on a queue error, and tell a waiting ingest how it went.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use pushgate_shared::api::PushError;
-use pushgate_shared::job::now_ms;
-use pushgate_shared::queue::{DeadLetter, Delivery, QueueError};
+use pushgate_shared::job::{Job, now_ms};
+use pushgate_shared::queue::{DeadLetter, Delivery};
+use pushgate_shared::registry::RegistryError;
 use pushgate_shared::reply::{FirstAttempt, JobReply};
 
 use super::Worker;
@@ -41,6 +43,7 @@ impl Worker {
                         .remember_dead_token(target.service, &target.device_token, ttl)
                 })
                 .await;
+                self.forget_dead_device(job).await;
                 self.ack(&delivery).await;
                 self.reply_failed(&delivery, error).await;
             }
@@ -125,6 +128,24 @@ impl Worker {
         self.reply_failed(delivery, Some(error)).await;
     }
 
+    /// Removes a dead token from the device registry when the job came from a webhook
+    /// fan-out, so the user's next event no longer reaches it.
+    async fn forget_dead_device(&self, job: &Job) {
+        let (Some(registry), Some(user)) = (&self.registry, &job.registry_user) else {
+            return;
+        };
+        let token = &job.notification.target.device_token;
+        let removed = AtomicBool::new(false);
+        let step = || async {
+            let was_there = registry.remove_device(user, token).await?;
+            removed.fetch_or(was_there, Ordering::Relaxed);
+            Ok::<(), RegistryError>(())
+        };
+        if self.persist("forget_dead_device", step).await && removed.load(Ordering::Relaxed) {
+            telemetry::dead_device_forgotten(job.notification.target.service, token);
+        }
+    }
+
     pub(super) async fn ack(&self, delivery: &Delivery) {
         self.persist("ack", || {
             self.queue.ack(std::slice::from_ref(&delivery.entry))
@@ -132,13 +153,14 @@ impl Worker {
         .await;
     }
 
-    /// Runs one settling step, trying it again after a queue error: the provider's answer
+    /// Runs one settling step, trying it again after a queue (or registry) error: the provider's answer
     /// is known, and an entry left pending is sent again when this consumer re-reads its
     /// own pending entries (after a restart or a failed read). True when the step took.
-    async fn persist<F, Step>(&self, operation: &'static str, mut step: F) -> bool
+    async fn persist<F, Step, E>(&self, operation: &'static str, mut step: F) -> bool
     where
         F: FnMut() -> Step,
-        Step: Future<Output = Result<(), QueueError>>,
+        Step: Future<Output = Result<(), E>>,
+        E: std::fmt::Display,
     {
         let mut pause = SETTLE_PAUSE;
         let mut tries = 1;

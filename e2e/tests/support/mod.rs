@@ -17,6 +17,7 @@ use ingest::IngestConfig;
 use pushgate_shared::Mode;
 use pushgate_shared::Service;
 use pushgate_shared::queue::{Queue, QueueOptions, RedisQueue, StoredDeadLetter};
+use pushgate_shared::registry::{DeviceRegistry, EmbeddedDeviceRegistry, RedisDeviceRegistry};
 use pushgate_testkit::credentials::ApnsCredentialFiles;
 use pushgate_testkit::{
     ApnsCredentials, MockApns, MockApnsOptions, MockFcm, MockFcmOptions, ServiceAccountFile,
@@ -193,9 +194,19 @@ impl Setup {
             sync_wait_ms: if self.sync_wait { SYNC_WAIT_MS } else { 0 },
             ..IngestConfig::default()
         };
-        let state = ingest::serve::state_for(&ingest_config, queue.clone())
-            .await
-            .expect("ingest state");
+        // The device registry beside the queue, shared by ingest and the dispatcher.
+        let registry: Arc<dyn DeviceRegistry> = match &opened.backend {
+            OpenedBackend::Redis { url, options, .. } => Arc::new(
+                RedisDeviceRegistry::connect(url, &options.prefix)
+                    .await
+                    .expect("connecting the registry to the test Redis"),
+            ),
+            OpenedBackend::Embedded(_) => Arc::new(EmbeddedDeviceRegistry::new()),
+        };
+        let state =
+            ingest::serve::state_with_registry(&ingest_config, queue.clone(), registry.clone())
+                .await
+                .expect("ingest state");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let address = listener.local_addr().expect("a bound address");
         tokio::spawn(ingest::serve_listener(
@@ -207,6 +218,7 @@ impl Setup {
         let mut gateway = Gateway {
             backend: self.backend,
             queue,
+            registry,
             opened,
             apns,
             sandbox,
@@ -234,6 +246,8 @@ impl Setup {
 pub struct Gateway {
     pub backend: Backend,
     pub queue: Arc<dyn Queue>,
+    /// The device registry of the webhook path, on the queue's backend.
+    pub registry: Arc<dyn DeviceRegistry>,
     /// Mock APNs production, behind the app `apns_prod` (default topic [`TOPIC`]).
     pub apns: MockApns,
     /// Mock APNs sandbox, behind the app `apns_dev` (default topic [`SANDBOX_TOPIC`]).
@@ -259,18 +273,19 @@ struct RunningDispatcher {
 }
 
 impl Gateway {
-    /// Starts `dispatcher::run` with [`Gateway::config`] on the gateway's queue.
+    /// Starts the dispatcher with [`Gateway::config`] on the gateway's queue and registry.
     pub fn start_dispatcher(&mut self) {
         self.start_dispatcher_on(self.queue.clone());
     }
 
-    /// Starts `dispatcher::run` with [`Gateway::config`] on `queue`.
+    /// Starts the dispatcher with [`Gateway::config`] on `queue` and the gateway's registry.
     pub fn start_dispatcher_on(&mut self, queue: Arc<dyn Queue>) {
         assert!(self.dispatcher.is_none(), "the dispatcher runs already");
         let stop = self.stop.child_token();
-        let task = tokio::spawn(dispatcher::run(
+        let task = tokio::spawn(dispatcher::run_with_registry(
             self.config.clone(),
             queue,
+            self.registry.clone(),
             stop.clone().cancelled_owned(),
         ));
         self.dispatcher = Some(RunningDispatcher { stop, task });
@@ -354,6 +369,25 @@ impl Gateway {
     /// `POST /v3/notification/{device_id}`.
     pub async fn push_v3(&self, device_id: &str, body: &Value) -> Reply {
         self.push("v3", device_id, body).await
+    }
+
+    /// Sends `request` to ingest and reads the answer as JSON (`null` when empty).
+    pub async fn call(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.expect("ingest answers");
+        let status = response.status().as_u16();
+        let raw = response.bytes().await.expect("a complete answer");
+        let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+        Reply {
+            status,
+            body,
+            retry_after: None,
+        }
+    }
+
+    /// A request to `path` on ingest.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("http://{}{path}", self.address))
     }
 
     /// Up to 100 dead letters, oldest first.
