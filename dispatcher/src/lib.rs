@@ -69,6 +69,7 @@ async fn start(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), DispatchError> {
     config.validate()?;
+    pushgate_shared::metrics::install();
     let apps = Apps::build(&config.apps)?;
     queue.ensure_group().await?;
     let consumer = config

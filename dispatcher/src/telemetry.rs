@@ -29,7 +29,7 @@ pub fn attempt_finished(service: Service, attempt: &Attempt, elapsed: Duration) 
         "error"
     };
     metrics::histogram!(
-        "mongoose_push_notification_send_time_microsecond",
+        pushgate_shared::metrics::SEND_TIME_HISTOGRAM,
         "error_category" => category.to_owned(),
         "error_reason" => reason.to_owned(),
         "service" => service.as_str(),
@@ -106,4 +106,26 @@ pub fn queue_step_retried(operation: &'static str, tries: u32, error: &dyn std::
 pub fn queue_failed(operation: &'static str, error: &dyn std::fmt::Display) {
     metrics::counter!("pushgate_queue_errors_total", "operation" => operation).increment(1);
     tracing::error!(operation, error = %error, "queue operation failed; the entry stays pending");
+}
+
+/// One send in flight on `app`, counted in `pushgate_sends_in_flight` until dropped.
+pub struct InFlight(String);
+
+impl InFlight {
+    pub fn start(app: &str) -> Self {
+        metrics::gauge!("pushgate_sends_in_flight", "app" => app.to_owned()).increment(1.0);
+        InFlight(app.to_owned())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!("pushgate_sends_in_flight", "app" => self.0.clone()).decrement(1.0);
+    }
+}
+
+/// A provider credential (an FCM access token, an APNs JWT) was obtained or renewed.
+pub fn credential_renewed(service: Service) {
+    metrics::counter!("pushgate_credential_renewals_total", "service" => service.as_str())
+        .increment(1);
 }

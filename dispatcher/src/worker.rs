@@ -149,6 +149,9 @@ impl Worker {
         };
         let Some(app) = self.apps.select(&delivery.job.notification.target) else {
             let attempt = Attempt::no_matching_pool();
+            // Recorded as MongoosePush does: a send that took no time.
+            let service = delivery.job.notification.target.service;
+            telemetry::attempt_finished(service, &attempt, Duration::ZERO);
             self.settle(delivery, None, attempt).await;
             drop(busy);
             return;
@@ -164,8 +167,9 @@ impl Worker {
                 .apps
                 .select(&delivery.job.notification.target)
                 .expect("selection is deterministic");
+            let in_flight = telemetry::InFlight::start(app.name());
             worker.deliver(delivery, app).await;
-            drop((permit, busy));
+            drop((in_flight, permit, busy));
         });
     }
 

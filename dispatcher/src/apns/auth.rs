@@ -109,6 +109,7 @@ impl ProviderToken {
             early: std::mem::take(&mut state.next_is_early),
         });
         self.signed.fetch_add(1, Ordering::Relaxed);
+        crate::telemetry::credential_renewed(pushgate_shared::Service::Apns);
         Ok(jwt)
     }
 

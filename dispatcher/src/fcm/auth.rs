@@ -232,6 +232,7 @@ impl AccessTokens {
             return Err(TokenError::BadAnswer("empty access_token".to_owned()));
         }
         self.fetched.fetch_add(1, Ordering::Relaxed);
+        crate::telemetry::credential_renewed(pushgate_shared::Service::Fcm);
         let lifetime = answer.expires_in.unwrap_or(ASSERTION_LIFETIME_SECS);
         Ok(Cached::new(answer.access_token.into(), now, lifetime))
     }

@@ -3,6 +3,7 @@
 //! process, and the mock providers on real sockets; plus the waits every test uses.
 #![allow(
     dead_code,
+    unused_imports,
     unused_macros,
     reason = "each test binary uses a different part of the helpers"
 )]

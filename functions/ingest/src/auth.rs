@@ -276,11 +276,18 @@ pub(crate) async fn authenticate(
         return next.run(request).await;
     }
 
-    let message = if authorization.is_some() {
-        "the Authorization header does not carry a valid bearer key"
+    let (reason, message) = if authorization.is_some() {
+        (
+            "invalid",
+            "the Authorization header does not carry a valid bearer key",
+        )
     } else {
-        "send `Authorization: Bearer <key>`, or call under the secret path prefix"
+        (
+            "missing",
+            "send `Authorization: Bearer <key>`, or call under the secret path prefix",
+        )
     };
+    metrics::counter!("pushgate_auth_failures_total", "reason" => reason).increment(1);
     tracing::info!(reason = message, "request refused: not authenticated");
     let mut response = error_response(401, "unauthorized", message);
     response.headers_mut().insert(

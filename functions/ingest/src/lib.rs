@@ -6,6 +6,7 @@ pub mod auth;
 mod body;
 pub mod config;
 mod health;
+mod metrics;
 mod notification;
 mod registry;
 mod reply;
@@ -73,12 +74,14 @@ impl IngestState {
 /// When `state.webhook.path` clashes with another route; [`WebhookConfig::validate`]
 /// refuses such paths.
 pub fn app(state: IngestState) -> Router {
+    pushgate_shared::metrics::install();
     let auth = state.auth.clone();
     let routes = Router::new()
         .route("/v1/notification/{device_id}", post(notification::send_v1))
         .route("/v2/notification/{device_id}", post(notification::send_v2))
         .route("/v3/notification/{device_id}", post(notification::send_v3))
         .route("/healthcheck", get(health::healthcheck))
+        .route("/metrics", get(metrics::prometheus_text))
         .route(&state.webhook.path, post(webhook::receive))
         .route("/api/v1/users/{jid}/devices", get(registry::list_devices))
         .route(
@@ -88,6 +91,7 @@ pub fn app(state: IngestState) -> Router {
         .route("/api/v1/users/{jid}", delete(registry::forget_user))
         .fallback(reply::not_found)
         .method_not_allowed_fallback(reply::method_not_allowed)
+        .layer(axum::middleware::from_fn(metrics::count_responses))
         .with_state(state);
     Router::new()
         .fallback_service(routes)

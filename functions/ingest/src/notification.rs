@@ -94,6 +94,7 @@ async fn send(
         return respond(&answer_for_outcome(version, &unavailable));
     }
     tracing::debug!(job_id = %job.id, api = version.as_str(), "job accepted");
+    crate::metrics::job_accepted(job.notification.target.service, version.as_str());
 
     let (Some(sync_wait), Some(waiter)) = (&state.sync_wait, waiter) else {
         return respond(&Answer::ok());

@@ -172,7 +172,10 @@ pub(crate) async fn receive(
     for device in &devices {
         let job = job_for(device, &event);
         match state.queue.append(&job).await {
-            Ok(_) => queued += 1,
+            Ok(_) => {
+                queued += 1;
+                crate::metrics::job_accepted(device.settings.service, "webhook");
+            }
             Err(error) => {
                 tracing::error!(job_id = %job.id, error = %error, "webhook job not appended: queue unavailable");
             }

@@ -1,0 +1,45 @@
+//! What ingest counts, and `GET /metrics`. Labels stay low-cardinality: the route
+//! pattern (never the device token), the status, the service and the API version.
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use pushgate_shared::Service;
+
+/// `GET /metrics`: the Prometheus text of this process (ingest, and the dispatcher too
+/// when both run in one process, as in `pushgate up`).
+pub(crate) async fn prometheus_text() -> Response {
+    let mut response = pushgate_shared::metrics::render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(pushgate_shared::metrics::CONTENT_TYPE),
+    );
+    response
+}
+
+/// Counts every answer by route pattern and status.
+pub(crate) async fn count_responses(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    metrics::counter!(
+        "pushgate_http_responses_total",
+        "route" => route,
+        "status" => response.status().as_u16().to_string(),
+    )
+    .increment(1);
+    response
+}
+
+/// A job durably queued, from the MongoosePush API (`v1`..`v3`) or the webhook.
+pub(crate) fn job_accepted(service: Service, api: &'static str) {
+    metrics::counter!(
+        "pushgate_jobs_accepted_total",
+        "service" => service.as_str(),
+        "api" => api,
+    )
+    .increment(1);
+}
