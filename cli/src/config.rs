@@ -7,7 +7,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use dispatcher::DispatcherConfig;
+use dispatcher::mongoosepush::{ServiceSection, apps_from_env, apps_from_service_section};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
 use ingest::{AuthConfig, AuthMode, IngestConfig};
+use pushgate_shared::Service;
 use pushgate_shared::queue::{EmbeddedQueue, Queue, QueueOptions, RedisQueue};
 use serde::Deserialize;
 
@@ -18,6 +22,12 @@ pub struct PushgateConfig {
     pub ingest: IngestSection,
     pub queue: QueueSection,
     pub dispatcher: DispatcherConfig,
+    /// MongoosePush's pools (`[[service.fcm]]`, `[[service.apns]]`), read as it reads them
+    /// and added after `[[dispatcher.apps]]`.
+    pub service: ServiceSection,
+    /// MongoosePush's `[general]` section (logging, its HTTPS listener), accepted so its
+    /// file loads unchanged, and not used: pushgate's own keys say the same.
+    pub general: Option<figment::value::Value>,
 }
 
 /// `[ingest]`: the HTTP front door.
@@ -89,27 +99,82 @@ impl Default for QueueSection {
 }
 
 impl PushgateConfig {
-    /// Reads `path`, then lets `PUSHGATE_REDIS_URL` (or `REDIS_URL`) override the Redis URL.
+    /// Reads `path`, then the environment over it (the environment wins):
+    /// `PUSHGATE_<SECTION>__<KEY>` for any key (`PUSHGATE_DISPATCHER__RETRY__MAX_ATTEMPTS`),
+    /// and ingest's own names for its settings ([`ENV_ALIASES`], `PUSHGATE_API_KEYS` as a
+    /// comma-separated list, `PUSHGATE_AUTH=required|off`, `REDIS_URL`).
     ///
     /// # Errors
     ///
-    /// An unreadable file, TOML that does not parse, or a key this version does not know;
-    /// the message names the file and the key.
+    /// An unreadable file, TOML that does not parse, a key this version does not know or a
+    /// value of the wrong type; the message names the file or variable and the key.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the configuration {}", path.display()))?;
-        let mut config: PushgateConfig = toml::from_str(&text)
-            .with_context(|| format!("configuration {} is not valid", path.display()))?;
-        if let Some(url) = redis_url_from_env() {
-            config.queue.redis_url = Some(url);
-        }
-        if config.queue.shards == 0 {
-            anyhow::bail!(
-                "configuration {}: queue.shards must be at least 1",
-                path.display()
+        let folder = path.parent().unwrap_or(Path::new("."));
+        Self::build(&text, folder)
+            .with_context(|| format!("configuration {} is not valid", path.display()))
+    }
+
+    /// The configuration the environment alone gives (as [`load`](Self::load) with an
+    /// empty file), or `None` when it configures neither Redis nor an app: then
+    /// `pushgate up` runs the demo.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load), naming the variable.
+    pub fn from_environment() -> anyhow::Result<Option<Self>> {
+        let folder = std::env::current_dir().unwrap_or_else(|_| ".".into());
+        let config = Self::build("", &folder).context("the environment's configuration")?;
+        let configured = config.queue.redis_url.is_some() || !config.dispatcher.apps.is_empty();
+        Ok(configured.then_some(config))
+    }
+
+    fn build(text: &str, folder: &Path) -> anyhow::Result<Self> {
+        let mut config: PushgateConfig = Figment::new()
+            .merge(Toml::string(text))
+            .merge(environment()?)
+            .extract()
+            .map_err(|error| {
+                let messages: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+                anyhow::anyhow!(messages.join("; "))
+            })?;
+        config.queue.redis_url = config.queue.redis_url.filter(|url| !url.trim().is_empty());
+        config.add_mongoosepush_apps(folder, |name| std::env::var(name).ok())?;
+        if config.general.is_some() {
+            tracing::warn!(
+                "MongoosePush's [general] section is ignored: set [ingest] and RUST_LOG instead"
             );
         }
+        if config.queue.shards == 0 {
+            anyhow::bail!("queue.shards must be at least 1");
+        }
         Ok(config)
+    }
+
+    /// Adds the apps MongoosePush would create: from the `[service]` pools (credential
+    /// paths relative to `folder`), then from its `PUSH_*` variables for each service that
+    /// has no such pool (its TOML pools replace its variables' pools, as in MongoosePush).
+    ///
+    /// # Errors
+    ///
+    /// A pool or variable MongoosePush itself would refuse, named.
+    pub fn add_mongoosepush_apps(
+        &mut self,
+        folder: &Path,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<()> {
+        let pools = apps_from_service_section(&self.service, folder)?;
+        let working_dir = std::env::current_dir().unwrap_or_else(|_| folder.to_owned());
+        let from_variables = apps_from_env(lookup, &working_dir)?;
+        let pooled: Vec<Service> = pools.iter().map(|app| app.service).collect();
+        self.dispatcher.apps.extend(pools);
+        self.dispatcher.apps.extend(
+            from_variables
+                .into_iter()
+                .filter(|app| !pooled.contains(&app.service)),
+        );
+        Ok(())
     }
 
     /// The queue options of the `[queue]` section.
@@ -159,11 +224,50 @@ impl PushgateConfig {
     }
 }
 
-fn redis_url_from_env() -> Option<String> {
-    std::env::var("PUSHGATE_REDIS_URL")
-        .ok()
-        .or_else(|| std::env::var("REDIS_URL").ok())
-        .filter(|url| !url.trim().is_empty())
+/// Ingest's environment variables and the keys of the file they set.
+pub const ENV_ALIASES: &[(&str, &str)] = &[
+    ("LISTEN", "ingest.listen"),
+    ("MAX_BODY_BYTES", "ingest.max_body_bytes"),
+    ("SYNC_WAIT_MS", "ingest.sync_wait_ms"),
+    ("PATH_SECRET", "ingest.auth.path_secret"),
+    ("REDIS_URL", "queue.redis_url"),
+    ("QUEUE_PREFIX", "queue.prefix"),
+    ("QUEUE_SHARDS", "queue.shards"),
+];
+
+/// The environment's part of the configuration, lowest precedence first.
+fn environment() -> anyhow::Result<Figment> {
+    let mut figment = Figment::new()
+        .merge(
+            Env::raw()
+                .only(&["REDIS_URL"])
+                .map(|_| "queue.redis_url".into()),
+        )
+        .merge(Env::prefixed("PUSHGATE_").filter_map(|key| {
+            if key.as_str().contains("__") {
+                return Some(key.as_str().replace("__", ".").into());
+            }
+            ENV_ALIASES
+                .iter()
+                .find(|(name, _)| key == *name)
+                .map(|(_, path)| (*path).into())
+        }));
+    if let Ok(keys) = std::env::var("PUSHGATE_API_KEYS") {
+        let keys: Vec<String> = keys
+            .split(',')
+            .map(str::trim)
+            .filter(|key| !key.is_empty())
+            .map(str::to_owned)
+            .collect();
+        figment = figment.merge(Serialized::default("ingest.auth.api_keys", keys));
+    }
+    let required = match std::env::var("PUSHGATE_AUTH").as_deref().map(str::trim) {
+        Err(_) => return Ok(figment),
+        Ok("required") => true,
+        Ok("off") => false,
+        Ok(other) => anyhow::bail!("PUSHGATE_AUTH must be `required` or `off`, not {other:?}"),
+    };
+    Ok(figment.merge(Serialized::default("ingest.auth.required", required)))
 }
 
 /// A Redis URL with any password replaced, fit for messages.
@@ -175,6 +279,10 @@ pub fn redacted(url: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::result_large_err,
+    reason = "figment::Jail's closures return figment's own large error"
+)]
 mod tests {
     use super::*;
 
@@ -237,6 +345,165 @@ mod tests {
         };
         assert_eq!(without_apps, defaults.dispatcher);
         assert_eq!(apps[1].connections, dispatcher::apps::DEFAULT_CONNECTIONS);
+    }
+
+    const FILE: &str = r#"
+[ingest]
+listen = "127.0.0.1:9999"
+[queue]
+redis_url = "redis://from-the-file:6379"
+[dispatcher]
+read_batch = 10
+"#;
+
+    fn load_in(jail: &mut figment::Jail, text: &str) -> anyhow::Result<PushgateConfig> {
+        jail.create_file("pushgate.toml", text).unwrap();
+        PushgateConfig::load(Path::new("pushgate.toml"))
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PUSHGATE_LISTEN", "127.0.0.1:7777");
+            jail.set_env("PUSHGATE_DISPATCHER__READ_BATCH", "20");
+            jail.set_env("PUSHGATE_DISPATCHER__RETRY__MAX_ATTEMPTS", "3");
+            jail.set_env(
+                "PUSHGATE_API_KEYS",
+                "k-one-0123456789abc, k-two-0123456789abc",
+            );
+            jail.set_env("PUSHGATE_QUEUE_PREFIX", "staging");
+            jail.set_env("REDIS_URL", "redis://plain:6379");
+            // Not keys of the file: ignored here, not refused.
+            jail.set_env("PUSHGATE_CONFIG", "pushgate.toml");
+            jail.set_env("PUSHGATE_DISPATCHER_CONFIG", "/etc/elsewhere.toml");
+
+            let config = load_in(jail, FILE).unwrap();
+            assert_eq!(config.ingest.listen.to_string(), "127.0.0.1:7777");
+            assert_eq!(config.dispatcher.read_batch, 20);
+            assert_eq!(config.dispatcher.retry.max_attempts, 3);
+            assert_eq!(
+                config.ingest.auth.api_keys,
+                ["k-one-0123456789abc", "k-two-0123456789abc"]
+            );
+            assert_eq!(config.ingest_config().auth.mode, AuthMode::Required);
+            assert_eq!(config.queue.prefix, "staging");
+            assert_eq!(
+                config.queue.redis_url.as_deref(),
+                Some("redis://plain:6379")
+            );
+
+            jail.set_env("PUSHGATE_REDIS_URL", "redis://pushgate:6379");
+            jail.set_env("PUSHGATE_AUTH", "off");
+            let config = load_in(jail, FILE).unwrap();
+            assert_eq!(
+                config.queue.redis_url.as_deref(),
+                Some("redis://pushgate:6379")
+            );
+            assert_eq!(config.ingest_config().auth.mode, AuthMode::Off);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn invalid_settings_are_refused_naming_the_key() {
+        figment::Jail::expect_with(|jail| {
+            let cases = [
+                ("[queue]\nredis_ulr = \"x\"\n", "redis_ulr"),
+                ("[ingest]\nlisten = \"not an address\"\n", "listen"),
+                ("[dispatcher]\nread_batch = \"many\"\n", "read_batch"),
+                (
+                    "[[dispatcher.apps]]\nname = \"a\"\nservice = \"gcm\"\n",
+                    "service",
+                ),
+                ("[queue]\nshards = 0\n", "queue.shards"),
+            ];
+            for (text, key) in cases {
+                let error = format!("{:#}", load_in(jail, text).unwrap_err());
+                assert!(error.contains(key), "{text}: {error}");
+                assert!(error.contains("pushgate.toml"), "{text}: {error}");
+            }
+
+            jail.set_env("PUSHGATE_DISPATCHER__READ_BATCHES", "1");
+            let error = format!("{:#}", load_in(jail, "").unwrap_err());
+            assert!(error.contains("read_batches"), "{error}");
+            jail.clear_env();
+            jail.set_env("PUSHGATE_QUEUE_SHARDS", "many");
+            let error = format!("{:#}", load_in(jail, "").unwrap_err());
+            // Figment names environment keys in upper case.
+            assert!(error.contains("QUEUE.SHARDS"), "{error}");
+            jail.clear_env();
+            jail.set_env("PUSHGATE_AUTH", "sometimes");
+            let error = format!("{:#}", load_in(jail, "").unwrap_err());
+            assert!(error.contains("PUSHGATE_AUTH"), "{error}");
+            Ok(())
+        });
+    }
+
+    /// A MongoosePush file, as it ships one, loads unchanged: its pools become apps (paths
+    /// relative to the file), its `[general]` is accepted, and its `PUSH_*` variables add
+    /// the pools of the services the file does not configure.
+    #[test]
+    fn a_mongoosepush_file_and_its_variables_give_its_apps() {
+        figment::Jail::expect_with(|jail| {
+            let file = r#"
+[general.logging]
+level = "info"
+format = "json"
+
+[general.https]
+bind.addr = "0.0.0.0"
+bind.port = 8443
+
+[[service.apns]]
+mode = "prod"
+default_topic = "com.example.chat"
+auth.token.key_id = "KEY"
+auth.token.team_id = "TEAM"
+auth.token.tokenfile = "priv/apns/token.p8"
+"#;
+            jail.set_env("PUSH_FCM_ENABLED", "true");
+            jail.set_env("PUSH_FCM_APP_FILE", "/secrets/fcm.json");
+            // Replaced by the file's APNs pool, as MongoosePush does.
+            jail.set_env("PUSH_APNS_ENABLED", "true");
+            jail.set_env("PUSH_APNS_PROD_KEY_ID", "ENVKEY");
+            jail.set_env("PUSH_APNS_PROD_TEAM_ID", "ENVTEAM");
+            jail.set_env("PUSH_APNS_DEV_KEY_ID", "ENVKEY");
+            jail.set_env("PUSH_APNS_DEV_TEAM_ID", "ENVTEAM");
+
+            let config = load_in(jail, file).unwrap();
+            let apps: Vec<(&str, Service)> = config
+                .dispatcher
+                .apps
+                .iter()
+                .map(|app| (app.name.as_str(), app.service))
+                .collect();
+            assert_eq!(apps, [("apns_1", Service::Apns), ("default", Service::Fcm)]);
+            assert_eq!(
+                config.dispatcher.apps[0].credentials,
+                dispatcher::Credentials::ApnsToken {
+                    key_path: "priv/apns/token.p8".into(),
+                    key_id: "KEY".to_owned(),
+                    team_id: "TEAM".to_owned(),
+                }
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn without_redis_or_apps_the_environment_configures_nothing() {
+        figment::Jail::expect_with(|jail| {
+            assert_eq!(PushgateConfig::from_environment().unwrap(), None);
+            jail.set_env("PUSHGATE_REDIS_URL", "redis://127.0.0.1:6379");
+            let config = PushgateConfig::from_environment()
+                .unwrap()
+                .expect("configured");
+            assert_eq!(
+                config.queue.redis_url.as_deref(),
+                Some("redis://127.0.0.1:6379")
+            );
+            Ok(())
+        });
     }
 
     #[test]

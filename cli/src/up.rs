@@ -14,7 +14,8 @@ use crate::demo::Demo;
 /// Options of `pushgate up`.
 #[derive(Debug, clap::Args)]
 pub struct UpArgs {
-    /// Configuration file (TOML); without it pushgate runs the demo with mock providers.
+    /// Configuration file (TOML); without it, and without Redis or apps in the environment
+    /// (`PUSHGATE_REDIS_URL`, MongoosePush's `PUSH_*`), pushgate runs the demo.
     #[arg(long, env = "PUSHGATE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address of the HTTP listener; overrides `ingest.listen`.
@@ -28,8 +29,12 @@ pub struct UpArgs {
 ///
 /// A configuration, queue, listener or app that cannot be set up.
 pub async fn run(args: UpArgs, stop: CancellationToken) -> anyhow::Result<()> {
-    let (mut config, demo) = match &args.config {
-        Some(path) => (PushgateConfig::load(path)?, None),
+    let from_environment = match &args.config {
+        Some(path) => Some(PushgateConfig::load(path)?),
+        None => PushgateConfig::from_environment()?,
+    };
+    let (mut config, demo) = match from_environment {
+        Some(config) => (config, None),
         None => {
             let demo = Demo::start()
                 .await

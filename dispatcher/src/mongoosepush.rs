@@ -124,7 +124,7 @@ pub fn apps_from_env(
 }
 
 /// MongoosePush's `service` section of its TOML file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServiceSection {
     pub fcm: Vec<FcmPool>,
@@ -132,7 +132,7 @@ pub struct ServiceSection {
 }
 
 /// One `[[service.fcm]]` entry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FcmPool {
     #[serde(default)]
@@ -143,14 +143,14 @@ pub struct FcmPool {
 }
 
 /// `auth` of an FCM pool.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FcmAuth {
     pub appfile: String,
 }
 
 /// One `[[service.apns]]` entry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApnsPool {
     pub mode: Mode,
@@ -165,14 +165,14 @@ pub struct ApnsPool {
 }
 
 /// `auth` of an APNs pool: exactly one of `token` and `certificate`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApnsAuth {
     pub token: Option<ApnsTokenAuth>,
     pub certificate: Option<ApnsCertificateAuth>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApnsTokenAuth {
     pub key_id: String,
@@ -180,7 +180,7 @@ pub struct ApnsTokenAuth {
     pub tokenfile: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApnsCertificateAuth {
     pub keyfile: String,
@@ -188,7 +188,7 @@ pub struct ApnsCertificateAuth {
 }
 
 /// `connection` of a pool.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Connection {
     pub endpoint: Option<String>,
