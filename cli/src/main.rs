@@ -12,7 +12,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
 
 /// A MongoosePush-compatible push gateway for FCM and APNs.
 #[derive(Debug, Parser)]
@@ -44,12 +43,7 @@ async fn main() -> ExitCode {
     } else {
         "info"
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    pushgate_shared::logging::init(default_filter);
 
     let stop = CancellationToken::new();
     tokio::spawn(cancel_on_signal(stop.clone()));

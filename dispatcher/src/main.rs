@@ -2,7 +2,6 @@
 //! SIGTERM or SIGINT stops reading; sends in flight finish and settle before it exits.
 
 use std::future::Future;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,7 +13,6 @@ use pushgate_shared::queue::{QueueOptions, RedisQueue};
 use pushgate_shared::registry::RedisDeviceRegistry;
 use serde::Deserialize;
 use tokio::signal::unix::{SignalKind, signal};
-use tracing_subscriber::EnvFilter;
 
 /// Delivers queued pushes to FCM and APNs as one consumer of the dispatcher group.
 #[derive(Debug, Parser)]
@@ -55,10 +53,7 @@ impl Default for QueueSettings {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_ansi(std::io::stdout().is_terminal())
-        .init();
+    pushgate_shared::logging::init("info");
     let args = Args::parse();
     match serve(&args).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod job;
+pub mod logging;
 pub mod metrics;
 pub mod notification;
 pub mod queue;

@@ -2,13 +2,11 @@
 //! HTTP server on `PUSHGATE_LISTEN`.
 
 use ingest::IngestConfig;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+    // Under Lambda, AWS_LAMBDA_LOG_FORMAT and AWS_LAMBDA_LOG_LEVEL apply.
+    pushgate_shared::logging::init("info");
 
     let config = IngestConfig::from_env()?;
     ingest::run(config, shutdown_signal()).await?;

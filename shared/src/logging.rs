@@ -1,0 +1,184 @@
+//! How every pushgate binary logs: text for people, JSON for log pipelines, one format
+//! choice and one level filter read the same way everywhere.
+//!
+//! - Format: `PUSHGATE_LOG_FORMAT` (`text` or `json`), else Lambda's
+//!   `AWS_LAMBDA_LOG_FORMAT` (`Text` or `JSON`), else text.
+//! - Level: `RUST_LOG` (an `EnvFilter`), else Lambda's `AWS_LAMBDA_LOG_LEVEL` (`TRACE` ..
+//!   `ERROR`, `FATAL` as `error`), else the binary's default.
+//!
+//! What is logged is decided where it is logged: device tokens only masked, secrets never.
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The settings [`init`] reads from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// An `EnvFilter` directive such as `info` or `info,dispatcher=debug`.
+    pub filter: String,
+}
+
+impl LogSettings {
+    /// Reads the settings through `lookup`; `default_filter` applies when neither
+    /// `RUST_LOG` nor `AWS_LAMBDA_LOG_LEVEL` is set.
+    ///
+    /// # Errors
+    ///
+    /// The variable and the value that cannot be used.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        default_filter: &str,
+    ) -> Result<Self, String> {
+        let format = match lookup("PUSHGATE_LOG_FORMAT") {
+            Some(value) => match value.trim().to_ascii_lowercase().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(format!(
+                        "PUSHGATE_LOG_FORMAT must be `text` or `json`, not {value:?}"
+                    ));
+                }
+            },
+            None => match lookup("AWS_LAMBDA_LOG_FORMAT").as_deref().map(str::trim) {
+                Some(json) if json.eq_ignore_ascii_case("json") => LogFormat::Json,
+                _ => LogFormat::Text,
+            },
+        };
+        let filter = match (lookup("RUST_LOG"), lookup("AWS_LAMBDA_LOG_LEVEL")) {
+            (Some(filter), _) if !filter.trim().is_empty() => filter,
+            (_, Some(level)) if !level.trim().is_empty() => {
+                match level.trim().to_ascii_lowercase().as_str() {
+                    "fatal" => "error".to_owned(),
+                    level => level.to_owned(),
+                }
+            }
+            _ => default_filter.to_owned(),
+        };
+        Ok(LogSettings { format, filter })
+    }
+}
+
+/// Installs the global subscriber writing to standard error, with the settings of the
+/// environment. An unusable setting is reported on standard error and the defaults
+/// (text, `default_filter`) are used, so a typo never silences a gateway.
+pub fn init(default_filter: &str) {
+    let settings = LogSettings::from_lookup(|name| std::env::var(name).ok(), default_filter)
+        .unwrap_or_else(|problem| {
+            eprintln!("pushgate: {problem}; logging as text");
+            LogSettings {
+                format: LogFormat::Text,
+                filter: default_filter.to_owned(),
+            }
+        });
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    init_with(&settings, std::io::stderr, ansi);
+}
+
+/// Installs the global subscriber with `settings`, writing to `writer` (tests capture the
+/// lines this way). A subscriber installed before is left in place.
+pub fn init_with<W>(settings: &LogSettings, writer: W, ansi: bool)
+where
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+{
+    let filter = EnvFilter::try_new(&settings.filter).unwrap_or_else(|error| {
+        eprintln!(
+            "pushgate: log filter {:?} is not valid ({error}); using `info`",
+            settings.filter
+        );
+        EnvFilter::new("info")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    let _ = match settings.format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
+        LogFormat::Text => builder.with_ansi(ansi).try_init(),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<LogSettings, String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        LogSettings::from_lookup(
+            |name| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| key == name)
+                    .map(|(_, v)| v.clone())
+            },
+            "info",
+        )
+    }
+
+    #[test]
+    fn defaults_are_text_at_the_binary_s_level() {
+        let read = settings(&[]).unwrap();
+        assert_eq!(read.format, LogFormat::Text);
+        assert_eq!(read.filter, "info");
+    }
+
+    #[test]
+    fn lambda_s_advanced_logging_controls_are_honoured() {
+        let read = settings(&[
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ("AWS_LAMBDA_LOG_LEVEL", "WARN"),
+        ])
+        .unwrap();
+        assert_eq!(
+            read,
+            LogSettings {
+                format: LogFormat::Json,
+                filter: "warn".to_owned()
+            }
+        );
+        let fatal = settings(&[("AWS_LAMBDA_LOG_LEVEL", "FATAL")]).unwrap();
+        assert_eq!(fatal.filter, "error");
+        let text = settings(&[("AWS_LAMBDA_LOG_FORMAT", "Text")]).unwrap();
+        assert_eq!(text.format, LogFormat::Text);
+    }
+
+    #[test]
+    fn pushgate_s_own_variables_win() {
+        let read = settings(&[
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ("AWS_LAMBDA_LOG_LEVEL", "WARN"),
+            ("PUSHGATE_LOG_FORMAT", "text"),
+            ("RUST_LOG", "debug,h2=info"),
+        ])
+        .unwrap();
+        assert_eq!(
+            read,
+            LogSettings {
+                format: LogFormat::Text,
+                filter: "debug,h2=info".to_owned()
+            }
+        );
+    }
+
+    #[test]
+    fn an_unknown_format_is_refused_by_name() {
+        let error = settings(&[("PUSHGATE_LOG_FORMAT", "yaml")]).unwrap_err();
+        assert!(
+            error.contains("PUSHGATE_LOG_FORMAT") && error.contains("yaml"),
+            "{error}"
+        );
+    }
+}
