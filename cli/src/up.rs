@@ -53,20 +53,19 @@ pub async fn run(args: UpArgs, stop: CancellationToken) -> anyhow::Result<()> {
     // One registry for both halves: ingest fans events out to its devices, the dispatcher
     // removes the dead ones.
     let registry = ingest::serve::connect_registry(&ingest_config).await?;
-    let state =
-        ingest::serve::state_with_registry(&ingest_config, queue.clone(), registry.clone()).await?;
+    let dispatcher = dispatcher::Dispatcher::new(config.dispatcher.clone(), queue.clone())?
+        .with_registry(registry.clone());
+    // /healthcheck reports the dispatcher's apps beside the queue.
+    let state = ingest::serve::state_with_registry(&ingest_config, queue, registry)
+        .await?
+        .with_health(dispatcher.apps());
     let listener = TcpListener::bind(ingest_config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", ingest_config.listen))?;
     let address = listener.local_addr()?;
 
     let dispatcher_stop = stop.clone();
-    let dispatcher = tokio::spawn(dispatcher::run_with_registry(
-        config.dispatcher.clone(),
-        queue,
-        registry,
-        async move { dispatcher_stop.cancelled().await },
-    ));
+    let dispatcher = tokio::spawn(dispatcher.run(async move { dispatcher_stop.cancelled().await }));
     let ingest_stop = stop.clone();
     let server = tokio::spawn(ingest::serve_listener(
         listener,

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::apns::{self, ApnsAuth, ApnsSender, auth::ProviderToken};
 use crate::connections::{ClientSettings, Connections};
 use crate::fcm::{self, FcmSender, auth::AccessTokens, auth::ServiceAccount};
+use crate::health::LinkHealth;
 use crate::outcome::Attempt;
 
 /// Connections per app unless configured: MongoosePush's pool size.
@@ -112,6 +113,7 @@ pub struct App {
     mode: Mode,
     tags: Vec<String>,
     sender: Sender,
+    pub(crate) link: LinkHealth,
 }
 
 enum Sender {
@@ -174,10 +176,12 @@ impl App {
     /// A refused credential is renewed and the notification sent once more inside this
     /// call, so an [`crate::outcome::Outcome::OurCredentials`] result is final.
     pub async fn send(&self, notification: &Notification, accepted_at_ms: u64) -> Attempt {
-        match &self.sender {
+        let attempt = match &self.sender {
             Sender::Fcm(sender) => sender.send(notification).await,
             Sender::Apns(sender) => sender.send(notification, accepted_at_ms).await,
-        }
+        };
+        self.link.record(&attempt);
+        attempt
     }
 }
 
@@ -319,6 +323,7 @@ fn build_app(config: &AppConfig) -> Result<App, AppError> {
         mode: config.mode,
         tags: config.tags.clone(),
         sender,
+        link: LinkHealth::default(),
     })
 }
 

@@ -7,9 +7,11 @@ pub mod apps;
 pub mod config;
 mod connections;
 pub mod fcm;
+pub mod health;
 pub mod mongoosepush;
 pub mod outcome;
 pub mod retry;
+pub mod status;
 pub mod telemetry;
 mod worker;
 
@@ -44,7 +46,7 @@ pub async fn run(
     queue: Arc<dyn Queue>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), DispatchError> {
-    start(config, queue, None, shutdown).await
+    Dispatcher::new(config, queue)?.run(shutdown).await
 }
 
 /// As [`run`], and a token a provider declares dead is also removed from `registry` when
@@ -59,37 +61,86 @@ pub async fn run_with_registry(
     registry: Arc<dyn DeviceRegistry>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), DispatchError> {
-    start(config, queue, Some(registry), shutdown).await
+    Dispatcher::new(config, queue)?
+        .with_registry(registry)
+        .run(shutdown)
+        .await
 }
 
-async fn start(
+/// A dispatcher ready to run: its configuration checked and its apps built, so their
+/// health can be reported (by [`Dispatcher::apps`]) before and while it runs.
+pub struct Dispatcher {
     config: DispatcherConfig,
+    apps: Arc<Apps>,
     queue: Arc<dyn Queue>,
     registry: Option<Arc<dyn DeviceRegistry>>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), DispatchError> {
-    config.validate()?;
-    pushgate_shared::metrics::install();
-    let apps = Apps::build(&config.apps)?;
-    queue.ensure_group().await?;
-    let consumer = config
-        .consumer_name
-        .clone()
-        .unwrap_or_else(unique_consumer_name);
-    tracing::info!(consumer = %consumer, apps = apps.len(), queue = queue.kind(), "dispatcher started");
-    let worker = worker::Worker::new(queue, registry, apps, config, consumer);
+}
 
-    let stop = CancellationToken::new();
-    let trigger = stop.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        trigger.cancel();
-    });
+impl Dispatcher {
+    /// Checks `config` and builds its apps.
+    ///
+    /// # Errors
+    ///
+    /// [`DispatchError`] when the configuration is invalid or an app cannot be built.
+    pub fn new(config: DispatcherConfig, queue: Arc<dyn Queue>) -> Result<Self, DispatchError> {
+        config.validate()?;
+        pushgate_shared::metrics::install();
+        let apps = Arc::new(Apps::build(&config.apps)?);
+        Ok(Dispatcher {
+            config,
+            apps,
+            queue,
+            registry: None,
+        })
+    }
 
-    let consume = worker.consume(stop.clone());
-    let reclaim = worker.reclaim(stop.clone());
-    let retries = worker.move_retries(stop.clone());
-    tokio::join!(consume, reclaim, retries);
-    tracing::info!("dispatcher stopped");
-    Ok(())
+    /// Removes dead tokens of fanned-out jobs from `registry`.
+    pub fn with_registry(mut self, registry: Arc<dyn DeviceRegistry>) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// The apps, whose [`HealthSource`](pushgate_shared::health::HealthSource) checks
+    /// say whether each can reach its provider.
+    pub fn apps(&self) -> Arc<Apps> {
+        self.apps.clone()
+    }
+
+    /// Runs until `shutdown` completes; see [`run`].
+    ///
+    /// # Errors
+    ///
+    /// [`DispatchError`] when the consumer group cannot be created.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), DispatchError> {
+        let Dispatcher {
+            config,
+            apps,
+            queue,
+            registry,
+        } = self;
+        queue.ensure_group().await?;
+        let consumer = config
+            .consumer_name
+            .clone()
+            .unwrap_or_else(unique_consumer_name);
+        tracing::info!(consumer = %consumer, apps = apps.len(), queue = queue.kind(), "dispatcher started");
+        let worker = worker::Worker::new(queue, registry, apps, config, consumer);
+
+        let stop = CancellationToken::new();
+        let trigger = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            trigger.cancel();
+        });
+
+        let consume = worker.consume(stop.clone());
+        let reclaim = worker.reclaim(stop.clone());
+        let retries = worker.move_retries(stop.clone());
+        tokio::join!(consume, reclaim, retries);
+        tracing::info!("dispatcher stopped");
+        Ok(())
+    }
 }

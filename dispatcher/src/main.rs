@@ -2,14 +2,15 @@
 //! SIGTERM or SIGINT stops reading; sends in flight finish and settle before it exits.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use dispatcher::DispatcherConfig;
-use pushgate_shared::queue::{QueueOptions, RedisQueue};
+use dispatcher::{Dispatcher, DispatcherConfig};
+use pushgate_shared::queue::{Queue, QueueOptions, RedisQueue};
 use pushgate_shared::registry::RedisDeviceRegistry;
 use serde::Deserialize;
 use tokio::signal::unix::{SignalKind, signal};
@@ -18,8 +19,8 @@ use tokio::signal::unix::{SignalKind, signal};
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// TOML file: `redis_url`, `[queue]` (prefix, shards) and `[dispatcher]` with its
-    /// `[[dispatcher.apps]]`.
+    /// TOML file: `redis_url`, optional `listen` (status routes), `[queue]` (prefix,
+    /// shards) and `[dispatcher]` with its `[[dispatcher.apps]]`.
     #[arg(long, env = "PUSHGATE_DISPATCHER_CONFIG")]
     config: PathBuf,
 }
@@ -28,6 +29,9 @@ struct Args {
 #[serde(deny_unknown_fields)]
 struct File {
     redis_url: String,
+    /// Where to serve `/healthcheck`, `/health/live` and `/metrics`; unset serves none.
+    #[serde(default)]
+    listen: Option<SocketAddr>,
     #[serde(default)]
     queue: QueueSettings,
     #[serde(default)]
@@ -94,13 +98,19 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
             return Ok(());
         }
     };
-    dispatcher::run_with_registry(
-        file.dispatcher,
-        Arc::new(queue),
-        Arc::new(registry),
-        shutdown,
-    )
-    .await?;
+    let queue: Arc<dyn Queue> = Arc::new(queue);
+    let dispatcher =
+        Dispatcher::new(file.dispatcher, queue.clone())?.with_registry(Arc::new(registry));
+    if let Some(address) = file.listen {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on `listen` = {address}"))?;
+        tracing::info!(%address, "serving /healthcheck, /health/live and /metrics");
+        let routes = dispatcher::status::router(queue, dispatcher.apps());
+        // Ends with the process, once the dispatcher has drained.
+        tokio::spawn(async move { axum::serve(listener, routes).await });
+    }
+    dispatcher.run(shutdown).await?;
     Ok(())
 }
 

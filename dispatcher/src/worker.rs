@@ -40,7 +40,7 @@ impl Worker {
     pub(crate) fn new(
         queue: Arc<dyn Queue>,
         registry: Option<Arc<dyn DeviceRegistry>>,
-        apps: Apps,
+        apps: Arc<Apps>,
         config: DispatcherConfig,
         consumer: String,
     ) -> Self {
@@ -52,7 +52,7 @@ impl Worker {
         Worker {
             queue,
             registry,
-            apps: Arc::new(apps),
+            apps,
             config: Arc::new(config),
             consumer: consumer.into(),
             in_flight: Arc::new(in_flight),

@@ -3,6 +3,7 @@
 //! the device registry of the webhook path.
 
 pub mod api;
+pub mod health;
 pub mod job;
 pub mod logging;
 pub mod metrics;

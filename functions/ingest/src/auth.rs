@@ -18,7 +18,8 @@ use crate::reply::error_response;
 pub const MIN_SECRET_CHARS: usize = 16;
 
 /// The route that answers without credentials, for load balancers and probes.
-const OPEN_PATH: &str = "/healthcheck";
+/// Paths answered without credentials: health checks, for load balancers and platforms.
+const OPEN_PATHS: [&str; 2] = ["/healthcheck", "/health/live"];
 
 /// `PUSHGATE_AUTH`: whether requests must authenticate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,7 +268,7 @@ pub(crate) async fn authenticate(
         *request.uri_mut() = uri;
     }
 
-    let open = request.uri().path() == OPEN_PATH;
+    let open = OPEN_PATHS.contains(&request.uri().path());
     if !auth.required || by_secret || open {
         return next.run(request).await;
     }

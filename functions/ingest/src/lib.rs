@@ -21,6 +21,7 @@ use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get, post};
 use pushgate_shared::api::DecodeLimits;
+use pushgate_shared::health::HealthSource;
 use pushgate_shared::queue::Queue;
 use pushgate_shared::registry::{DeviceRegistry, EmbeddedDeviceRegistry};
 
@@ -41,6 +42,8 @@ pub struct IngestState {
     pub registry: Arc<dyn DeviceRegistry>,
     pub webhook: Arc<WebhookConfig>,
     pub auth: Arc<Authenticator>,
+    /// More checks for `/healthcheck`: the dispatcher's apps, when it runs in this process.
+    pub health: Option<Arc<dyn HealthSource>>,
 }
 
 impl IngestState {
@@ -54,12 +57,19 @@ impl IngestState {
             registry: Arc::new(EmbeddedDeviceRegistry::new()),
             webhook: Arc::new(WebhookConfig::default()),
             auth: Arc::new(Authenticator::off()),
+            health: None,
         }
     }
 
     /// The same state on another device registry.
     pub fn with_registry(mut self, registry: Arc<dyn DeviceRegistry>) -> Self {
         self.registry = registry;
+        self
+    }
+
+    /// Adds `source`'s checks to `/healthcheck`.
+    pub fn with_health(mut self, source: Arc<dyn HealthSource>) -> Self {
+        self.health = Some(source);
         self
     }
 }
@@ -81,6 +91,7 @@ pub fn app(state: IngestState) -> Router {
         .route("/v2/notification/{device_id}", post(notification::send_v2))
         .route("/v3/notification/{device_id}", post(notification::send_v3))
         .route("/healthcheck", get(health::healthcheck))
+        .route("/health/live", get(health::live))
         .route("/metrics", get(metrics::prometheus_text))
         .route(&state.webhook.path, post(webhook::receive))
         .route("/api/v1/users/{jid}/devices", get(registry::list_devices))

@@ -132,6 +132,7 @@ pub async fn state_with_registry(
         registry,
         webhook: Arc::new(config.webhook.clone()),
         auth: Arc::new(auth),
+        health: None,
     })
 }
 
