@@ -10,6 +10,7 @@ use dispatcher::DispatcherConfig;
 use dispatcher::mongoosepush::{ServiceSection, apps_from_env, apps_from_service_section};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use ingest::sync_wait::MAX_SYNC_WAIT;
 use ingest::{AuthConfig, AuthMode, IngestConfig};
 use pushgate_shared::Service;
 use pushgate_shared::queue::{EmbeddedQueue, Queue, QueueOptions, RedisQueue};
@@ -52,22 +53,31 @@ impl Default for IngestSection {
     }
 }
 
-/// `[ingest.auth]`: bearer keys and the secret path prefix. Unset `required` means
-/// "required when a key or the secret is configured"; without either ingest runs open,
-/// with a warning at start-up.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// `[ingest.auth]`: bearer keys and the secret path prefix. Authentication is required
+/// unless `required = false` says otherwise (the demo does); required without a key or
+/// a secret stops `pushgate up` at start.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSection {
     pub api_keys: Vec<String>,
     pub path_secret: Option<String>,
-    pub required: Option<bool>,
+    pub required: bool,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        AuthSection {
+            api_keys: Vec::new(),
+            path_secret: None,
+            required: true,
+        }
+    }
 }
 
 impl AuthSection {
     fn auth_config(&self) -> AuthConfig {
-        let configured = !self.api_keys.is_empty() || self.path_secret.is_some();
         AuthConfig {
-            mode: if self.required.unwrap_or(configured) {
+            mode: if self.required {
                 AuthMode::Required
             } else {
                 AuthMode::Off
@@ -140,6 +150,9 @@ impl PushgateConfig {
                 anyhow::anyhow!(messages.join("; "))
             })?;
         config.queue.redis_url = config.queue.redis_url.filter(|url| !url.trim().is_empty());
+        for app in &mut config.dispatcher.apps {
+            app.resolve_paths(folder);
+        }
         config.add_mongoosepush_apps(folder, |name| std::env::var(name).ok())?;
         if config.general.is_some() {
             tracing::warn!(
@@ -175,6 +188,35 @@ impl PushgateConfig {
                 .filter(|app| !pooled.contains(&app.service)),
         );
         Ok(())
+    }
+
+    /// Checks what only serving needs (`pushgate up`), naming the key at fault:
+    /// credentials when authentication is required, and a sync-wait MongooseIM survives.
+    ///
+    /// # Errors
+    ///
+    /// The key and what is wrong with it.
+    pub fn check_serving(&self) -> anyhow::Result<()> {
+        let wait = self.ingest.sync_wait_ms;
+        if wait > MAX_SYNC_WAIT.as_millis() as u64 {
+            anyhow::bail!(
+                "ingest.sync_wait_ms: {wait} is above 1500: MongooseIM gives up after 2000 ms"
+            );
+        }
+        self.ingest_config()
+            .auth
+            .validate()
+            .map_err(|error| match error.variable {
+                "PUSHGATE_API_KEYS" => anyhow::anyhow!("ingest.auth.api_keys: {}", error.problem),
+                "PUSHGATE_PATH_SECRET" => {
+                    anyhow::anyhow!("ingest.auth.path_secret: {}", error.problem)
+                }
+                _ => anyhow::anyhow!(
+                    "ingest.auth: authentication is required but there is nothing to check: set \
+                 api_keys or path_secret (or PUSHGATE_API_KEYS / PUSHGATE_PATH_SECRET), or \
+                 required = false to accept every caller"
+                ),
+            })
     }
 
     /// The queue options of the `[queue]` section.
@@ -302,15 +344,28 @@ mod tests {
     }
 
     #[test]
-    fn configured_credentials_turn_authentication_on() {
-        let open: PushgateConfig = toml::from_str("").unwrap();
+    fn authentication_is_off_only_when_the_file_says_so() {
+        let unsaid: PushgateConfig = toml::from_str("").unwrap();
+        assert_eq!(unsaid.ingest_config().auth.mode, AuthMode::Required);
+        let error = unsaid.check_serving().unwrap_err().to_string();
+        assert!(error.starts_with("ingest.auth: "), "{error}");
+        let open: PushgateConfig = toml::from_str("[ingest.auth]\nrequired = false\n").unwrap();
         assert_eq!(open.ingest_config().auth.mode, AuthMode::Off);
+        assert!(open.check_serving().is_ok());
         let keyed: PushgateConfig =
             toml::from_str("[ingest.auth]\napi_keys = [\"k-0123456789abcdef\"]\n").unwrap();
         assert_eq!(keyed.ingest_config().auth.mode, AuthMode::Required);
         assert_eq!(keyed.ingest_config().auth.api_keys, ["k-0123456789abcdef"]);
-        let forced: PushgateConfig = toml::from_str("[ingest.auth]\nrequired = true\n").unwrap();
-        assert_eq!(forced.ingest_config().auth.mode, AuthMode::Required);
+        assert!(keyed.check_serving().is_ok());
+        let short: PushgateConfig =
+            toml::from_str("[ingest.auth]\napi_keys = [\"short\"]\n").unwrap();
+        let error = short.check_serving().unwrap_err().to_string();
+        assert!(error.starts_with("ingest.auth.api_keys: "), "{error}");
+        let impatient: PushgateConfig =
+            toml::from_str("[ingest]\nsync_wait_ms = 2000\n[ingest.auth]\nrequired = false\n")
+                .unwrap();
+        let error = impatient.check_serving().unwrap_err().to_string();
+        assert!(error.starts_with("ingest.sync_wait_ms: "), "{error}");
     }
 
     /// The example in the repository is a real configuration: it parses with every

@@ -57,7 +57,10 @@ async fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(error) => {
-            eprintln!("pushgate: {error:#}");
+            eprintln!(
+                "pushgate: {}",
+                pushgate_shared::logging::error_report(error.as_ref())
+            );
             ExitCode::from(2)
         }
     }

@@ -41,12 +41,15 @@ pub async fn run(args: UpArgs, stop: CancellationToken) -> anyhow::Result<()> {
                 .context("cannot start the mock providers")?;
             let mut config = PushgateConfig::default();
             config.dispatcher.apps = demo.apps.clone();
+            // Open on purpose: the demo listens on loopback and delivers to mocks.
+            config.ingest.auth.required = false;
             (config, Some(demo))
         }
     };
     if let Some(listen) = args.listen {
         config.ingest.listen = listen;
     }
+    config.check_serving()?;
 
     let queue = config.connect_queue().await?;
     let ingest_config = config.ingest_config();

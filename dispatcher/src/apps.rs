@@ -51,6 +51,35 @@ pub struct AppConfig {
     pub credentials: Credentials,
 }
 
+impl AppConfig {
+    /// Makes the app's relative file paths (credentials, an extra root given as a path)
+    /// relative to `folder`, the configuration file's, instead of the working directory.
+    pub fn resolve_paths(&mut self, folder: &Path) {
+        let resolve = |path: &mut PathBuf| {
+            if path.is_relative() {
+                *path = folder.join(&*path);
+            }
+        };
+        match &mut self.credentials {
+            Credentials::FcmServiceAccount { path, .. } => resolve(path),
+            Credentials::ApnsToken { key_path, .. } => resolve(key_path),
+            Credentials::ApnsCertificate {
+                cert_path,
+                key_path,
+            } => {
+                resolve(cert_path);
+                resolve(key_path);
+            }
+        }
+        if let Some(root) = &mut self.extra_root_pem
+            && !root.trim_start().starts_with("-----BEGIN")
+            && Path::new(root.as_str()).is_relative()
+        {
+            *root = folder.join(root.as_str()).display().to_string();
+        }
+    }
+}
+
 fn default_connections() -> usize {
     DEFAULT_CONNECTIONS
 }
@@ -430,4 +459,63 @@ fn read(app: &str, key: &'static str, path: &Path) -> Result<String, AppError> {
         path: path.to_owned(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(credentials: Credentials, extra_root_pem: Option<&str>) -> AppConfig {
+        AppConfig {
+            name: "a".to_owned(),
+            service: Service::Apns,
+            mode: Mode::Prod,
+            tags: Vec::new(),
+            endpoint: None,
+            extra_root_pem: extra_root_pem.map(str::to_owned),
+            connections: 1,
+            request_timeout_ms: 1000,
+            default_topic: None,
+            credentials,
+        }
+    }
+
+    #[test]
+    fn relative_paths_follow_the_configuration_file() {
+        let folder = Path::new("/etc/pushgate");
+        let mut relative = app(
+            Credentials::ApnsCertificate {
+                cert_path: "certs/apns.crt.pem".into(),
+                key_path: "/secure/apns.key.pem".into(),
+            },
+            Some("roots/proxy.pem"),
+        );
+        relative.resolve_paths(folder);
+        assert_eq!(
+            relative.credentials,
+            Credentials::ApnsCertificate {
+                cert_path: "/etc/pushgate/certs/apns.crt.pem".into(),
+                key_path: "/secure/apns.key.pem".into(),
+            }
+        );
+        assert_eq!(
+            relative.extra_root_pem.as_deref(),
+            Some("/etc/pushgate/roots/proxy.pem")
+        );
+
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let mut inline = app(
+            Credentials::FcmServiceAccount {
+                path: "sa.json".into(),
+                token_uri: None,
+            },
+            Some(pem),
+        );
+        inline.resolve_paths(folder);
+        assert_eq!(inline.extra_root_pem.as_deref(), Some(pem), "PEM text stays");
+        assert!(matches!(
+            inline.credentials,
+            Credentials::FcmServiceAccount { ref path, .. } if path == Path::new("/etc/pushgate/sa.json")
+        ));
+    }
 }

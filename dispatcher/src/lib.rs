@@ -86,6 +86,11 @@ impl Dispatcher {
         config.validate()?;
         pushgate_shared::metrics::install();
         let apps = Arc::new(Apps::build(&config.apps)?);
+        if apps.is_empty() {
+            tracing::warn!(
+                "no apps configured: every job will be answered no_matching_pool and dead-lettered"
+            );
+        }
         Ok(Dispatcher {
             config,
             apps,

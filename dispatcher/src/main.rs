@@ -28,7 +28,12 @@ struct Args {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
-    redis_url: String,
+    /// The Redis URL, here or as `[queue] redis_url` (as in `pushgate.toml`).
+    #[serde(default)]
+    redis_url: Option<String>,
+    /// `pushgate.toml`'s ingest section, accepted so one file serves both; not used here.
+    #[serde(default, rename = "ingest")]
+    _ingest: Option<toml::Value>,
     /// Where to serve `/healthcheck`, `/health/live` and `/metrics`; unset serves none.
     #[serde(default)]
     listen: Option<SocketAddr>,
@@ -41,6 +46,7 @@ struct File {
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct QueueSettings {
+    redis_url: Option<String>,
     prefix: String,
     shards: u16,
 }
@@ -49,6 +55,7 @@ impl Default for QueueSettings {
     fn default() -> Self {
         let options = QueueOptions::default();
         QueueSettings {
+            redis_url: None,
             prefix: options.prefix,
             shards: options.shards,
         }
@@ -63,7 +70,10 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // The whole chain on one report, without the backtrace `RUST_BACKTRACE` adds.
-            eprintln!("error: {error:#}");
+            eprintln!(
+                "error: {}",
+                pushgate_shared::logging::error_report(error.as_ref())
+            );
             ExitCode::FAILURE
         }
     }
@@ -74,7 +84,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     // Listen before anything else: a SIGTERM during start-up must stop the process
     // cleanly, not end it with the signal's default action.
     let mut shutdown = Box::pin(shutdown_signal().context("cannot listen for signals")?);
-    let file = load(&args.config)?;
+    let (redis_url, file) = load(&args.config)?;
 
     let options = QueueOptions {
         prefix: file.queue.prefix,
@@ -84,8 +94,8 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     // The device registry lives beside the queue (same Redis, same prefix), as ingest's.
     let prefix = options.prefix.clone();
     let connect = async {
-        let queue = RedisQueue::connect(&file.redis_url, options).await?;
-        let registry = RedisDeviceRegistry::connect(&file.redis_url, &prefix).await?;
+        let queue = RedisQueue::connect(&redis_url, options).await?;
+        let registry = RedisDeviceRegistry::connect(&redis_url, &prefix).await?;
         anyhow::Ok((queue, registry))
     };
     let (queue, registry) = tokio::select! {
@@ -115,11 +125,27 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
 }
 
 /// Reads and checks the configuration file; errors name the file and the key at fault.
-fn load(path: &Path) -> anyhow::Result<File> {
+/// Returns the Redis URL (from the top or from `[queue]`) beside the file.
+fn load(path: &Path) -> anyhow::Result<(String, File)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
-    toml::from_str(&text)
-        .with_context(|| format!("{} is not a valid configuration", path.display()))
+    let mut file: File = toml::from_str(&text)
+        .with_context(|| format!("{} is not a valid configuration", path.display()))?;
+    let Some(redis_url) = file
+        .redis_url
+        .take()
+        .or_else(|| file.queue.redis_url.take())
+    else {
+        anyhow::bail!(
+            "{}: redis_url is missing (at the top or in [queue]): the dispatcher needs Redis",
+            path.display()
+        );
+    };
+    let folder = path.parent().unwrap_or(Path::new("."));
+    for app in &mut file.dispatcher.apps {
+        app.resolve_paths(folder);
+    }
+    Ok((redis_url, file))
 }
 
 /// Completes at the first SIGTERM or SIGINT; the handlers are installed at once.

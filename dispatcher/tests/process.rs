@@ -502,7 +502,32 @@ async fn a_missing_redis_url_is_refused_by_name() {
     let mut config = rig.config("no-redis-url");
     config.as_object_mut().unwrap().remove("redis_url");
     let path = rig.write_config("no-redis-url.toml", &config);
-    assert_refused(&run_to_exit(&path).await, "missing field `redis_url`");
+    assert_refused(&run_to_exit(&path).await, "redis_url is missing");
+}
+
+/// The file `pushgate up` reads works here too: the Redis URL in `[queue]`, an `[ingest]`
+/// section (not used by the dispatcher), and a credential path relative to the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pushgate_toml_with_relative_paths_is_read_as_it_is() {
+    let rig = Rig::start("process-pushgate-toml", 1, Duration::ZERO).await;
+    let tokens = rig.append_jobs(5).await;
+    let mut config = rig.config("pushgate-toml");
+    let url = config.as_object_mut().unwrap().remove("redis_url").unwrap();
+    config["queue"]["redis_url"] = url;
+    config["ingest"] = json!({ "listen": "127.0.0.1:1", "auth": { "required": false } });
+    let p8 = std::fs::read_to_string(&rig.files.p8_path).unwrap();
+    rig.dir.write("relative-key.p8", &p8).unwrap();
+    config["dispatcher"]["apps"][0]["credentials"]["key_path"] = json!("relative-key.p8");
+
+    let mut dispatcher = rig.spawn("pushgate-toml", &config);
+    dispatcher
+        .wait_until("every job delivered", async || {
+            let progress = rig.progress().await;
+            progress.pending == 0 && tokens.iter().all(|t| progress.delivered.contains_key(t))
+        })
+        .await;
+    dispatcher.terminate();
+    assert!(dispatcher.exit_status().await.success());
 }
 
 #[tokio::test]

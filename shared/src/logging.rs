@@ -182,3 +182,42 @@ mod tests {
         );
     }
 }
+
+/// An error and its causes on one line, `outer: cause: root`, leaving out a cause whose
+/// text the line already holds (errors that print their source and also return it).
+pub fn error_report(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let text = inner.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = inner.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::error_report;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read `x`: {0}")]
+    struct Echoing(#[source] std::io::Error);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the app cannot be built")]
+    struct Quiet(#[source] Echoing);
+
+    #[test]
+    fn causes_already_told_are_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let error = Quiet(Echoing(io));
+        assert_eq!(
+            error_report(&error),
+            "the app cannot be built: cannot read `x`: no such file"
+        );
+    }
+}

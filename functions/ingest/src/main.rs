@@ -1,16 +1,30 @@
 //! The ingest binary: under AWS Lambda when its runtime API is set, otherwise a local
 //! HTTP server on `PUSHGATE_LISTEN`.
 
+use std::process::ExitCode;
+
 use ingest::IngestConfig;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     // Under Lambda, AWS_LAMBDA_LOG_FORMAT and AWS_LAMBDA_LOG_LEVEL apply.
     pushgate_shared::logging::init("info");
-
-    let config = IngestConfig::from_env()?;
-    ingest::run(config, shutdown_signal()).await?;
-    Ok(())
+    let started = match IngestConfig::from_env() {
+        Ok(config) => ingest::run(config, shutdown_signal())
+            .await
+            .map_err(anyhow::Error::from),
+        Err(error) => Err(error.into()),
+    };
+    match started {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!(
+                "ingest: {}",
+                pushgate_shared::logging::error_report(error.as_ref())
+            );
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -113,7 +113,7 @@ pub async fn state_with_registry(
     if !auth.is_required() {
         tracing::warn!(
             "AUTHENTICATION IS OFF: anyone who reaches ingest can send pushes and read or \
-             change the device registry; set PUSHGATE_API_KEYS or PUSHGATE_PATH_SECRET"
+             change the device registry; configure an API key or the path secret"
         );
     }
     let sync_wait = if config.sync_wait_ms > 0 {
