@@ -11,6 +11,7 @@ use dispatcher::mongoosepush::{ServiceSection, apps_from_env, apps_from_service_
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ingest::sync_wait::MAX_SYNC_WAIT;
+use ingest::tls::TlsConfig;
 use ingest::{AuthConfig, AuthMode, IngestConfig};
 use pushgate_shared::Service;
 use pushgate_shared::queue::{EmbeddedQueue, Queue, QueueOptions, RedisQueue};
@@ -39,6 +40,8 @@ pub struct IngestSection {
     pub max_body_bytes: usize,
     pub sync_wait_ms: u64,
     pub auth: AuthSection,
+    /// `[ingest.tls]`: `cert_path`, `key_path`, optional `client_ca_path`.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for IngestSection {
@@ -49,6 +52,7 @@ impl Default for IngestSection {
             max_body_bytes: defaults.max_body_bytes,
             sync_wait_ms: defaults.sync_wait_ms,
             auth: AuthSection::default(),
+            tls: None,
         }
     }
 }
@@ -153,6 +157,16 @@ impl PushgateConfig {
         for app in &mut config.dispatcher.apps {
             app.resolve_paths(folder);
         }
+        if let Some(tls) = &mut config.ingest.tls {
+            for path in [&mut tls.cert_path, &mut tls.key_path]
+                .into_iter()
+                .chain(tls.client_ca_path.as_mut())
+            {
+                if path.is_relative() {
+                    *path = folder.join(&*path);
+                }
+            }
+        }
         config.add_mongoosepush_apps(folder, |name| std::env::var(name).ok())?;
         if config.general.is_some() {
             tracing::warn!(
@@ -237,6 +251,7 @@ impl PushgateConfig {
             queue: self.queue_options(),
             sync_wait_ms: self.ingest.sync_wait_ms,
             auth: self.ingest.auth.auth_config(),
+            tls: self.ingest.tls.clone(),
             ..IngestConfig::default()
         }
     }

@@ -70,13 +70,24 @@ pub async fn run(args: UpArgs, stop: CancellationToken) -> anyhow::Result<()> {
     let dispatcher_stop = stop.clone();
     let dispatcher = tokio::spawn(dispatcher.run(async move { dispatcher_stop.cancelled().await }));
     let ingest_stop = stop.clone();
-    let server = tokio::spawn(ingest::serve_listener(
-        listener,
-        ingest::app(state),
-        async move { ingest_stop.cancelled().await },
-    ));
+    let router = ingest::app(state);
+    let until_stopped = async move { ingest_stop.cancelled().await };
+    let server = match &ingest_config.tls {
+        Some(tls) => tokio::spawn(ingest::tls::serve_tls(
+            listener,
+            router,
+            tls.server_config()?,
+            until_stopped,
+        )),
+        None => tokio::spawn(ingest::serve_listener(listener, router, until_stopped)),
+    };
 
-    announce(address, demo.as_ref());
+    let scheme = if ingest_config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    announce(scheme, address, demo.as_ref());
 
     let (dispatched, served) = tokio::join!(dispatcher, server);
     dispatched.context("the dispatcher task failed")??;
@@ -89,10 +100,10 @@ pub async fn run(args: UpArgs, stop: CancellationToken) -> anyhow::Result<()> {
 /// Prints where pushgate listens and, in demo mode, the mocks and a push to try. A closed
 /// standard output (`pushgate up | head -3`) must not stop the gateway, so write errors
 /// are ignored.
-fn announce(address: SocketAddr, demo: Option<&Demo>) {
+fn announce(scheme: &str, address: SocketAddr, demo: Option<&Demo>) {
     use std::io::Write;
 
-    let mut text = format!("pushgate listening on http://{address}\n");
+    let mut text = format!("pushgate listening on {scheme}://{address}\n");
     if let Some(demo) = demo {
         let apns = demo.apns.h2c_url();
         text.push_str(&format!(

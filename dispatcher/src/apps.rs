@@ -512,7 +512,11 @@ mod tests {
             Some(pem),
         );
         inline.resolve_paths(folder);
-        assert_eq!(inline.extra_root_pem.as_deref(), Some(pem), "PEM text stays");
+        assert_eq!(
+            inline.extra_root_pem.as_deref(),
+            Some(pem),
+            "PEM text stays"
+        );
         assert!(matches!(
             inline.credentials,
             Credentials::FcmServiceAccount { ref path, .. } if path == Path::new("/etc/pushgate/sa.json")

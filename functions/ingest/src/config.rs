@@ -2,12 +2,14 @@
 //! file arrives with the operations issue).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use pushgate_shared::queue::QueueOptions;
 
 use crate::auth::AuthConfig;
 use crate::secrets::SECRET_ARN_VARIABLE;
 use crate::sync_wait::MAX_SYNC_WAIT;
+use crate::tls::TlsConfig;
 use crate::webhook::WebhookConfig;
 
 /// Where ingest listens, which queue it writes to, and how large a request may be.
@@ -31,6 +33,9 @@ pub struct IngestConfig {
     pub auth: AuthConfig,
     /// The MongooseIM webhook and the device registry's cap.
     pub webhook: WebhookConfig,
+    /// `PUSHGATE_TLS_CERT` and `PUSHGATE_TLS_KEY` (both or neither), and
+    /// `PUSHGATE_TLS_CLIENT_CA` to require client certificates: TLS on the local listener.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for IngestConfig {
@@ -43,6 +48,7 @@ impl Default for IngestConfig {
             sync_wait_ms: 0,
             auth: AuthConfig::default(),
             webhook: WebhookConfig::default(),
+            tls: None,
         }
     }
 }
@@ -121,7 +127,37 @@ impl IngestConfig {
             AuthConfig::from_lookup(&lookup)?
         };
         config.webhook = WebhookConfig::from_lookup(&lookup)?;
+        config.tls = tls_from_lookup(&lookup)?;
         Ok(config)
+    }
+}
+
+fn tls_from_lookup(
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<TlsConfig>, ConfigError> {
+    let set = |name| lookup(name).filter(|value: &String| !value.trim().is_empty());
+    let client_ca_path = set("PUSHGATE_TLS_CLIENT_CA").map(PathBuf::from);
+    match (set("PUSHGATE_TLS_CERT"), set("PUSHGATE_TLS_KEY")) {
+        (Some(cert), Some(key)) => Ok(Some(TlsConfig {
+            cert_path: cert.into(),
+            key_path: key.into(),
+            client_ca_path,
+        })),
+        (None, None) if client_ca_path.is_none() => Ok(None),
+        (None, None) => Err(ConfigError {
+            variable: "PUSHGATE_TLS_CLIENT_CA",
+            problem: "needs PUSHGATE_TLS_CERT and PUSHGATE_TLS_KEY (client certificates are \
+                      checked only over TLS)"
+                .to_owned(),
+        }),
+        (Some(_), None) => Err(ConfigError {
+            variable: "PUSHGATE_TLS_KEY",
+            problem: "is needed with PUSHGATE_TLS_CERT".to_owned(),
+        }),
+        (None, Some(_)) => Err(ConfigError {
+            variable: "PUSHGATE_TLS_CERT",
+            problem: "is needed with PUSHGATE_TLS_KEY".to_owned(),
+        }),
     }
 }
 

@@ -13,6 +13,7 @@ mod reply;
 pub mod secrets;
 pub mod serve;
 pub mod sync_wait;
+pub mod tls;
 pub mod webhook;
 
 use std::sync::Arc;

@@ -17,6 +17,7 @@ use crate::auth::Authenticator;
 use crate::config::ConfigError;
 
 use crate::secrets::{RedisSecret, SecretError};
+use crate::tls::{TlsError, serve_tls};
 use crate::{IngestConfig, IngestState, SyncWait, app};
 
 /// Why ingest could not start or stopped with an error.
@@ -39,6 +40,8 @@ pub enum ServeError {
     Registry(#[from] RegistryError),
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
+    #[error("invalid TLS settings: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// Connects the queue the configuration names and says at start-up which one it is.
@@ -175,8 +178,22 @@ pub async fn run(
             address: config.listen,
             source,
         })?;
-    tracing::info!(address = %listener.local_addr()?, "ingest listening");
-    serve_listener(listener, router, shutdown).await?;
+    match &config.tls {
+        Some(tls) => {
+            let server_config = tls.server_config()?;
+            let clients = if tls.client_ca_path.is_some() {
+                "required"
+            } else {
+                "not asked"
+            };
+            tracing::info!(address = %listener.local_addr()?, client_certificates = clients, "ingest listening with TLS");
+            serve_tls(listener, router, server_config, shutdown).await?;
+        }
+        None => {
+            tracing::info!(address = %listener.local_addr()?, "ingest listening");
+            serve_listener(listener, router, shutdown).await?;
+        }
+    }
     tracing::info!("ingest stopped");
     Ok(())
 }
