@@ -50,7 +50,8 @@ async fn live() -> Response {
     json(200, &health::liveness())
 }
 
-async fn metrics() -> Response {
+async fn metrics(State(status): State<Status>) -> Response {
+    pushgate_shared::metrics::record_backlog(status.queue.as_ref()).await;
     (
         [(header::CONTENT_TYPE, pushgate_shared::metrics::CONTENT_TYPE)],
         pushgate_shared::metrics::render(),

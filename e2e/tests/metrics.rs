@@ -130,6 +130,12 @@ async fn counters_and_the_mongoosepush_histogram_match_what_was_sent() {
         assert_eq!(value(answers, &[route, ("status", "410")]), 1.0);
         assert_eq!(value(answers, &[route, ("status", "400")]), 1.0);
         assert_eq!(value(answers, &[route, ("status", "422")]), 1.0);
+        // Read from the queue at scrape time: everything settled, the unmatched push
+        // dead-lettered.
+        assert_eq!(value("pushgate_queue_waiting", &[]), 0.0);
+        assert_eq!(value("pushgate_queue_in_progress", &[]), 0.0);
+        assert_eq!(value("pushgate_queue_oldest_waiting_seconds", &[]), 0.0);
+        assert_eq!(value("pushgate_queue_dead_letters", &[]), 1.0);
         assert!(
             !text.contains("fcm-1") && !text.contains(TOK64),
             "no device token is a label"

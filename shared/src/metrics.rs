@@ -77,3 +77,19 @@ pub fn render() -> String {
 
 /// The content type of [`render`]'s text.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Sets the queue gauges from `queue`'s backlog, read now (at scrape time). A backlog
+/// that cannot be read leaves the gauges as they were; the health check reports the queue.
+pub async fn record_backlog(queue: &dyn crate::queue::Queue) {
+    let Ok(backlog) = queue.backlog().await else {
+        return;
+    };
+    let age_secs = backlog.oldest_waiting_at_ms.map_or(0.0, |at| {
+        crate::job::now_ms().saturating_sub(at) as f64 / 1000.0
+    });
+    metrics::gauge!("pushgate_queue_waiting").set(backlog.waiting as f64);
+    metrics::gauge!("pushgate_queue_oldest_waiting_seconds").set(age_secs);
+    metrics::gauge!("pushgate_queue_in_progress").set(backlog.in_progress as f64);
+    metrics::gauge!("pushgate_queue_retrying").set(backlog.retrying as f64);
+    metrics::gauge!("pushgate_queue_dead_letters").set(backlog.dead_letters as f64);
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pushgate_shared::api::{Category, PushError};
 use pushgate_shared::queue::{
-    DeadLetter, Delivery, EmbeddedQueue, Queue, QueueOptions, RedisQueue, shard_for,
+    Backlog, DeadLetter, Delivery, EmbeddedQueue, Queue, QueueOptions, RedisQueue, shard_for,
 };
 use pushgate_shared::reply::{FirstAttempt, JobReply};
 use pushgate_shared::{
@@ -197,6 +197,7 @@ contract_tests!(
     shards_route_by_token_and_reads_span_them,
     append_after_a_dropped_connection_succeeds,
     replies_reach_only_their_instance,
+    backlog_counts_what_waits,
 );
 
 fn job_for(token: &str) -> Job {
@@ -919,4 +920,72 @@ async fn redis_keys_follow_the_design() {
     assert_eq!(retries, 1);
     assert_eq!(dead_letters, 1);
     assert!(token_ttl > 0, "the dead-token key has a TTL ({token_ttl})");
+}
+
+async fn backlog_counts_what_waits<H: Harness>() {
+    let options = QueueOptions {
+        shards: 2,
+        ..QueueOptions::default()
+    };
+    let harness = H::start("backlog", options).await;
+    let queue = harness.open().await;
+    assert_eq!(
+        queue.backlog().await.unwrap(),
+        Backlog::default(),
+        "nothing yet"
+    );
+    queue.ensure_group().await.unwrap();
+    let before_ms = pushgate_shared::job::now_ms();
+    for index in 0..5 {
+        queue
+            .append(&job_for(&format!("device-{index}")))
+            .await
+            .unwrap();
+    }
+    let after_ms = pushgate_shared::job::now_ms();
+
+    let queued = queue.backlog().await.unwrap();
+    assert_eq!((queued.waiting, queued.in_progress), (5, 0));
+    let oldest = queued.oldest_waiting_at_ms.expect("an oldest entry");
+    assert!(
+        (before_ms..=after_ms).contains(&oldest),
+        "{oldest} not in {before_ms}..={after_ms}"
+    );
+
+    let read = queue.read("c1", 2, Duration::ZERO).await.unwrap();
+    assert_eq!(read.len(), 2);
+    let reading = queue.backlog().await.unwrap();
+    assert_eq!((reading.waiting, reading.in_progress), (3, 2));
+
+    queue
+        .ack(std::slice::from_ref(&read[0].entry))
+        .await
+        .unwrap();
+    queue
+        .retry_later(&read[1].entry, &read[1].job, 5_000_000)
+        .await
+        .unwrap();
+    let more = queue.read("c1", 1, Duration::ZERO).await.unwrap();
+    let letter = letter(more[0].job.clone(), "poison", 1, None);
+    queue
+        .dead_letter(Some(&more[0].entry), &letter)
+        .await
+        .unwrap();
+    let settled = queue.backlog().await.unwrap();
+    assert_eq!(
+        (
+            settled.waiting,
+            settled.in_progress,
+            settled.retrying,
+            settled.dead_letters
+        ),
+        (2, 0, 1, 1)
+    );
+
+    let rest = drain(&queue, "c1", 10).await;
+    let entries: Vec<_> = rest.iter().map(|delivery| delivery.entry.clone()).collect();
+    queue.ack(&entries).await.unwrap();
+    let drained = queue.backlog().await.unwrap();
+    assert_eq!((drained.waiting, drained.in_progress), (0, 0));
+    assert_eq!(drained.oldest_waiting_at_ms, None);
 }

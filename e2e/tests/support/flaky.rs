@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pushgate_shared::queue::{
-    DeadLetter, Delivery, EntryId, Queue, QueueError, StoredDeadLetter, UnreadableDeadLetter,
+    Backlog, DeadLetter, Delivery, EntryId, Queue, QueueError, StoredDeadLetter,
+    UnreadableDeadLetter,
 };
 use pushgate_shared::reply::JobReply;
 use pushgate_shared::{Job, Service};
@@ -73,6 +74,10 @@ impl Queue for FlakyQueue {
 
     async fn ping(&self) -> Result<(), QueueError> {
         self.inner.ping().await
+    }
+
+    async fn backlog(&self) -> Result<Backlog, QueueError> {
+        self.inner.backlog().await
     }
 
     async fn append(&self, job: &Job) -> Result<bool, QueueError> {

@@ -1,15 +1,18 @@
 //! What ingest counts, and `GET /metrics`. Labels stay low-cardinality: the route
 //! pattern (never the device token), the status, the service and the API version.
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use pushgate_shared::Service;
 
+use crate::IngestState;
+
 /// `GET /metrics`: the Prometheus text of this process (ingest, and the dispatcher too
 /// when both run in one process, as in `pushgate up`).
-pub(crate) async fn prometheus_text() -> Response {
+pub(crate) async fn prometheus_text(State(state): State<IngestState>) -> Response {
+    pushgate_shared::metrics::record_backlog(state.queue.as_ref()).await;
     let mut response = pushgate_shared::metrics::render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

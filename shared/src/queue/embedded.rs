@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use self::store::{EntryKey, Store};
 use super::{
-    DeadLetter, Delivery, EntryId, Queue, QueueError, QueueOptions, StoredDeadLetter,
+    Backlog, DeadLetter, Delivery, EntryId, Queue, QueueError, QueueOptions, StoredDeadLetter,
     UnreadableDeadLetter, encode_job, shard_for,
 };
 use crate::job::Job;
@@ -146,6 +146,10 @@ impl Queue for EmbeddedQueue {
                 return Ok(Vec::new());
             }
         }
+    }
+
+    async fn backlog(&self) -> Result<Backlog, QueueError> {
+        Ok(self.store().backlog())
     }
 
     async fn ack(&self, entries: &[EntryId]) -> Result<(), QueueError> {

@@ -105,6 +105,20 @@ pub enum QueueError {
     UnknownEntry(String),
 }
 
+/// What is waiting in the queue, for metrics: entries not yet handed to a dispatcher,
+/// entries handed out and not yet settled, jobs waiting for a retry, dead letters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Entries no dispatcher has read yet, over every shard.
+    pub waiting: u64,
+    /// When the oldest of those was appended (ms since the epoch), if there is one.
+    pub oldest_waiting_at_ms: Option<u64>,
+    /// Entries read and not yet acknowledged.
+    pub in_progress: u64,
+    pub retrying: u64,
+    pub dead_letters: u64,
+}
+
 /// The queue contract. Both backends pass one test suite (`shared/tests/queue_contract.rs`).
 ///
 /// Delivery is at least once: an entry read by a consumer stays pending until that
@@ -117,6 +131,9 @@ pub trait Queue: Send + Sync + 'static {
 
     /// Checks that the backend answers.
     async fn ping(&self) -> Result<(), QueueError>;
+
+    /// Counts what is waiting (see [`Backlog`]).
+    async fn backlog(&self) -> Result<Backlog, QueueError>;
 
     /// Appends a job to its shard's stream. Appending a job id that was already appended
     /// (within the idempotency window) adds nothing and returns `false`.

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
 use super::{
-    DeadLetter, Delivery, EntryId, Queue, QueueError, QueueOptions, StoredDeadLetter,
+    Backlog, DeadLetter, Delivery, EntryId, Queue, QueueError, QueueOptions, StoredDeadLetter,
     UnreadableDeadLetter, encode_job, shard_for,
 };
 use crate::job::Job;
@@ -51,6 +51,10 @@ for _, member in ipairs(due) do
 end
 return moved
 ";
+
+/// How many waiting entries one backlog call reads per shard when Redis cannot say the
+/// group's lag itself; more are reported as this many.
+const BACKLOG_SCAN_LIMIT: usize = 10_000;
 
 /// The queue on a Redis server; clones share the connections and the read positions.
 #[derive(Clone)]
@@ -211,6 +215,70 @@ impl Queue for RedisQueue {
             }
             outcome => Ok(outcome?),
         }
+    }
+
+    async fn backlog(&self) -> Result<Backlog, QueueError> {
+        let mut connection = self.connection();
+        let mut backlog = Backlog {
+            retrying: ::redis::cmd("ZCARD")
+                .arg(&self.inner.keys.retry)
+                .query_async(&mut connection)
+                .await?,
+            dead_letters: ::redis::cmd("XLEN")
+                .arg(&self.inner.keys.dead_letters)
+                .query_async(&mut connection)
+                .await?,
+            ..Backlog::default()
+        };
+        for stream in &self.inner.keys.streams {
+            let groups: Result<Vec<HashMap<String, ::redis::Value>>, RedisError> =
+                ::redis::cmd("XINFO")
+                    .arg("GROUPS")
+                    .arg(stream)
+                    .query_async(&mut connection)
+                    .await;
+            // No stream yet (nothing appended, no group created) holds nothing.
+            let groups = match groups {
+                Err(error) if error.code() == Some("ERR") => continue,
+                other => other?,
+            };
+            let group = groups.iter().find(|group| {
+                matches!(group.get("name"), Some(name)
+                    if ::redis::from_redis_value_ref::<String>(name).ok().as_deref() == Some(self.group()))
+            });
+            let field = |name: &str| -> Option<::redis::Value> {
+                group.and_then(|group| group.get(name)).cloned()
+            };
+            let last_delivered = field("last-delivered-id")
+                .and_then(|id| ::redis::from_redis_value::<String>(id).ok())
+                .unwrap_or_else(|| "0-0".to_owned());
+            backlog.in_progress += field("pending")
+                .and_then(|count| ::redis::from_redis_value::<u64>(count).ok())
+                .unwrap_or(0);
+            // Entries after the group's last delivered id are waiting; their ids begin
+            // with the append time in ms.
+            let waiting: Vec<(String, HashMap<String, String>)> = ::redis::cmd("XRANGE")
+                .arg(stream)
+                .arg(format!("({last_delivered}"))
+                .arg("+")
+                .arg("COUNT")
+                .arg(BACKLOG_SCAN_LIMIT)
+                .query_async(&mut connection)
+                .await?;
+            let lag = field("lag").and_then(|lag| ::redis::from_redis_value::<u64>(lag).ok());
+            backlog.waiting += lag.unwrap_or(waiting.len() as u64);
+            let oldest = waiting
+                .first()
+                .and_then(|(id, _)| id.split('-').next()?.parse::<u64>().ok());
+            if let Some(at) = oldest {
+                backlog.oldest_waiting_at_ms = Some(
+                    backlog
+                        .oldest_waiting_at_ms
+                        .map_or(at, |known| known.min(at)),
+                );
+            }
+        }
+        Ok(backlog)
     }
 
     async fn ensure_group(&self) -> Result<(), QueueError> {

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use crate::job::{Job, now_ms};
 use crate::notification::Service;
 use crate::queue::{
-    DeadLetter, Delivery, EntryId, QueueError, QueueOptions, StoredDeadLetter,
+    Backlog, DeadLetter, Delivery, EntryId, QueueError, QueueOptions, StoredDeadLetter,
     UnreadableDeadLetter, decode_job, encode_job, shard_for,
 };
 
@@ -107,6 +107,31 @@ impl Store {
             dead_tokens: HashMap::new(),
             purge_dead_tokens_at: 1024,
         }
+    }
+
+    pub(super) fn backlog(&self) -> Backlog {
+        let mut backlog = Backlog {
+            retrying: self.retries.len() as u64,
+            dead_letters: self.dead_letters.len() as u64,
+            ..Backlog::default()
+        };
+        for stream in &self.streams {
+            let after = stream.last_delivered.unwrap_or(EntryKey::ZERO);
+            let mut waiting = stream
+                .entries
+                .range((Bound::Excluded(after), Bound::Unbounded))
+                .map(|(key, _)| key);
+            if let Some(EntryKey(millis, _)) = waiting.next() {
+                backlog.oldest_waiting_at_ms = Some(
+                    backlog
+                        .oldest_waiting_at_ms
+                        .map_or(*millis, |oldest| oldest.min(*millis)),
+                );
+                backlog.waiting += 1 + waiting.count() as u64;
+            }
+            backlog.in_progress += stream.pending.len() as u64;
+        }
+        backlog
     }
 
     pub(super) fn shard_count(&self) -> u16 {
