@@ -1,11 +1,24 @@
-//! One function per job outcome: each writes the log line and bumps the counter together,
-//! so logs and metrics never disagree. Labels stay low-cardinality (service, outcome, reason).
+//! One function per job outcome: each bumps the counter and writes the log line together,
+//! so logs and metrics never disagree (repeated warnings are thinned, see [`THROTTLE`],
+//! and say how many lines they stand for). Labels stay low-cardinality (service,
+//! outcome, reason).
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use pushgate_shared::Service;
+use pushgate_shared::logging::LogThrottle;
 
 use crate::outcome::Attempt;
+
+/// Repeated warnings and errors: at most five lines of one kind (event, service and
+/// reason) per ten seconds; each line says how many of its kind were held back before it.
+static THROTTLE: LazyLock<LogThrottle> =
+    LazyLock::new(|| LogThrottle::new(Duration::from_secs(10), 5));
+
+fn admit(event: &str, service: Service, reason: &str) -> Option<u32> {
+    THROTTLE.admit(&format!("{event}:{}:{reason}", service.as_str()))
+}
 
 /// The last six characters of a device token, enough to find it, too little to use it.
 pub fn masked(token: &str) -> String {
@@ -50,7 +63,9 @@ pub fn delivered(service: Service, token: &str) {
 
 pub fn dead_token(service: Service, token: &str, reason: &str) {
     metrics::counter!("pushgate_dead_tokens_total", "service" => service.as_str()).increment(1);
-    tracing::warn!(service = service.as_str(), token = %masked(token), reason, "device token is dead");
+    if let Some(suppressed) = admit("dead_token", service, reason) {
+        tracing::warn!(service = service.as_str(), token = %masked(token), reason, suppressed, "device token is dead");
+    }
 }
 
 pub fn dead_device_forgotten(service: Service, token: &str) {
@@ -60,18 +75,23 @@ pub fn dead_device_forgotten(service: Service, token: &str) {
 }
 
 pub fn rejected(service: Service, token: &str, reason: &str) {
-    tracing::warn!(service = service.as_str(), token = %masked(token), reason, "provider rejected the notification");
+    if let Some(suppressed) = admit("rejected", service, reason) {
+        tracing::warn!(service = service.as_str(), token = %masked(token), reason, suppressed, "provider rejected the notification");
+    }
 }
 
 pub fn retry_scheduled(service: Service, attempt: u32, delay: Duration, reason: &str) {
     metrics::counter!("pushgate_retries_total", "service" => service.as_str()).increment(1);
-    tracing::warn!(
-        service = service.as_str(),
-        attempt,
-        delay_ms = delay.as_millis() as u64,
-        reason,
-        "delivery failed, retry scheduled"
-    );
+    if let Some(suppressed) = admit("retry", service, reason) {
+        tracing::warn!(
+            service = service.as_str(),
+            attempt,
+            delay_ms = delay.as_millis() as u64,
+            reason,
+            suppressed,
+            "delivery failed, retry scheduled"
+        );
+    }
 }
 
 pub fn dead_lettered(service: Service, reason: &str, error: &str) {
@@ -81,12 +101,15 @@ pub fn dead_lettered(service: Service, reason: &str, error: &str) {
         "reason" => reason.to_owned(),
     )
     .increment(1);
-    tracing::error!(
-        service = service.as_str(),
-        reason,
-        error,
-        "job dead-lettered"
-    );
+    if let Some(suppressed) = admit("dead_letter", service, reason) {
+        tracing::error!(
+            service = service.as_str(),
+            reason,
+            error,
+            suppressed,
+            "job dead-lettered"
+        );
+    }
 }
 
 pub fn expired(service: Service) {
@@ -100,12 +123,16 @@ pub fn expired(service: Service) {
 /// A queue step settling an entry failed and is tried again after a pause.
 pub fn queue_step_retried(operation: &'static str, tries: u32, error: &dyn std::fmt::Display) {
     metrics::counter!("pushgate_queue_retries_total", "operation" => operation).increment(1);
-    tracing::warn!(operation, tries, error = %error, "queue operation failed; trying again");
+    if let Some(suppressed) = THROTTLE.admit(&format!("queue_retry:{operation}")) {
+        tracing::warn!(operation, tries, error = %error, suppressed, "queue operation failed; trying again");
+    }
 }
 
 pub fn queue_failed(operation: &'static str, error: &dyn std::fmt::Display) {
     metrics::counter!("pushgate_queue_errors_total", "operation" => operation).increment(1);
-    tracing::error!(operation, error = %error, "queue operation failed; the entry stays pending");
+    if let Some(suppressed) = THROTTLE.admit(&format!("queue_failed:{operation}")) {
+        tracing::error!(operation, error = %error, suppressed, "queue operation failed; the entry stays pending");
+    }
 }
 
 /// One send in flight on `app`, counted in `pushgate_sends_in_flight` until dropped.

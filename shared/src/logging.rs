@@ -8,6 +8,8 @@
 //!
 //! What is logged is decided where it is logged: device tokens only masked, secrets never.
 
+use std::collections::HashMap;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -219,5 +221,84 @@ mod report_tests {
             error_report(&error),
             "the app cannot be built: cannot read `x`: no such file"
         );
+    }
+}
+
+/// Lets at most `burst` log lines of one kind through per `window`, so an outage that
+/// fails every job writes a few lines and a count instead of one line per job. Metrics
+/// still count every event; only the lines are thinned.
+pub struct LogThrottle {
+    window: std::time::Duration,
+    burst: u32,
+    kinds: std::sync::Mutex<HashMap<String, Window>>,
+}
+
+struct Window {
+    started: tokio::time::Instant,
+    seen: u32,
+}
+
+/// The most kinds a throttle tracks; past it, it starts over (kinds are reasons and
+/// operations, so this is never reached in practice).
+const MAX_KINDS: usize = 1024;
+
+impl LogThrottle {
+    pub fn new(window: std::time::Duration, burst: u32) -> Self {
+        LogThrottle {
+            window,
+            burst,
+            kinds: std::sync::Mutex::default(),
+        }
+    }
+
+    /// `Some(suppressed)` when a line of `kind` may be written now, with how many lines
+    /// of that kind were held back since the last one written; `None` to hold it back.
+    pub fn admit(&self, kind: &str) -> Option<u32> {
+        let now = tokio::time::Instant::now();
+        let mut kinds = self
+            .kinds
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if kinds.len() >= MAX_KINDS && !kinds.contains_key(kind) {
+            kinds.clear();
+        }
+        let window = kinds.entry(kind.to_owned()).or_insert(Window {
+            started: now,
+            seen: 0,
+        });
+        if now.duration_since(window.started) >= self.window {
+            let suppressed = window.seen.saturating_sub(self.burst);
+            *window = Window {
+                started: now,
+                seen: 1,
+            };
+            return Some(suppressed);
+        }
+        window.seen = window.seen.saturating_add(1);
+        (window.seen <= self.burst).then_some(0)
+    }
+}
+
+#[cfg(test)]
+mod throttle_tests {
+    use std::time::Duration;
+
+    use super::LogThrottle;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_passes_then_the_rest_is_counted_until_the_window_ends() {
+        let throttle = LogThrottle::new(Duration::from_secs(10), 2);
+        let first: Vec<Option<u32>> = (0..5).map(|_| throttle.admit("dead_token")).collect();
+        assert_eq!(first, [Some(0), Some(0), None, None, None]);
+        assert_eq!(throttle.admit("rejected"), Some(0), "kinds are apart");
+
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(
+            throttle.admit("dead_token"),
+            Some(3),
+            "three were held back"
+        );
+        assert_eq!(throttle.admit("dead_token"), Some(0));
+        assert_eq!(throttle.admit("dead_token"), None);
     }
 }

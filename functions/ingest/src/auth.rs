@@ -289,7 +289,13 @@ pub(crate) async fn authenticate(
         )
     };
     metrics::counter!("pushgate_auth_failures_total", "reason" => reason).increment(1);
-    tracing::info!(reason = message, "request refused: not authenticated");
+    if let Some(suppressed) = crate::metrics::admit(reason) {
+        tracing::info!(
+            reason = message,
+            suppressed,
+            "request refused: not authenticated"
+        );
+    }
     let mut response = error_response(401, "unauthorized", message);
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,

@@ -1,11 +1,15 @@
 //! What ingest counts, and `GET /metrics`. Labels stay low-cardinality: the route
 //! pattern (never the device token), the status, the service and the API version.
 
+use std::sync::LazyLock;
+use std::time::Duration;
+
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use pushgate_shared::Service;
+use pushgate_shared::logging::LogThrottle;
 
 use crate::IngestState;
 
@@ -45,4 +49,15 @@ pub(crate) fn job_accepted(service: Service, api: &'static str) {
         "api" => api,
     )
     .increment(1);
+}
+
+/// Repeated warnings and errors of ingest (a queue outage fails every request, a
+/// misconfigured client is refused on every call): at most five lines of one kind per ten
+/// seconds, each saying how many of its kind were held back before it.
+static THROTTLE: LazyLock<LogThrottle> =
+    LazyLock::new(|| LogThrottle::new(Duration::from_secs(10), 5));
+
+/// `Some(suppressed)` when a line of `kind` may be written now; see [`LogThrottle`].
+pub(crate) fn admit(kind: &str) -> Option<u32> {
+    THROTTLE.admit(kind)
 }

@@ -86,7 +86,9 @@ async fn send(
         sync_wait.register(&job.id)
     });
     if let Err(error) = state.queue.append(&job).await {
-        tracing::error!(job_id = %job.id, error = %error, "job not appended: queue unavailable");
+        if let Some(suppressed) = crate::metrics::admit("append_failed") {
+            tracing::error!(job_id = %job.id, error = %error, suppressed, "job not appended: queue unavailable");
+        }
         if let Some(sync_wait) = &state.sync_wait {
             sync_wait.forget(&job.id);
         }

@@ -177,7 +177,9 @@ pub(crate) async fn receive(
                 crate::metrics::job_accepted(device.settings.service, "webhook");
             }
             Err(error) => {
-                tracing::error!(job_id = %job.id, error = %error, "webhook job not appended: queue unavailable");
+                if let Some(suppressed) = crate::metrics::admit("append_failed") {
+                    tracing::error!(job_id = %job.id, error = %error, suppressed, "webhook job not appended: queue unavailable");
+                }
             }
         }
     }
