@@ -49,6 +49,8 @@ pub fn attempt_finished(service: Service, attempt: &Attempt, elapsed: Duration) 
         "status" => status,
     )
     .record(elapsed.as_micros() as f64);
+    metrics::histogram!("pushgate_provider_latency_seconds", "service" => service.as_str())
+        .record(elapsed.as_secs_f64());
     metrics::counter!(
         "pushgate_jobs_finished_total",
         "service" => service.as_str(),

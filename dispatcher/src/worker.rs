@@ -12,6 +12,7 @@ use pushgate_shared::registry::DeviceRegistry;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::apps::{App, Apps};
 use crate::config::DispatcherConfig;
@@ -168,7 +169,13 @@ impl Worker {
                 .select(&delivery.job.notification.target)
                 .expect("selection is deterministic");
             let in_flight = telemetry::InFlight::start(app.name());
-            worker.deliver(delivery, app).await;
+            let span = tracing::info_span!(
+                "job",
+                job_id = %delivery.job.id,
+                app = app.name(),
+                attempt = delivery.job.attempt,
+            );
+            worker.deliver(delivery, app).instrument(span).await;
             drop((in_flight, permit, busy));
         });
     }

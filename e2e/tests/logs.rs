@@ -96,6 +96,19 @@ async fn logs_carry_no_full_token_and_no_key_material() {
                 && line["token"] == "…543210"),
             "the dead token is logged, masked:\n{logs}"
         );
+        // One span per job and per request, naming neither by its device token.
+        let dead = lines
+            .iter()
+            .find(|line| line["message"] == "device token is dead")
+            .unwrap();
+        assert_eq!(dead["span"]["name"], "job", "{dead}");
+        assert!(dead["span"]["job_id"].is_string(), "{dead}");
+        assert!(
+            lines.iter().any(|line| line["message"] == "job accepted"
+                && line["span"]["name"] == "request"
+                && line["span"]["route"] == "/v3/notification/{device_id}"),
+            "a request span:\n{logs}"
+        );
         for token in [TOK64, fcm_live, fcm_dead, apns_dead] {
             assert!(!logs.contains(token), "full token {token} in the logs");
         }

@@ -1,4 +1,4 @@
-//! What ingest counts, and `GET /metrics`. Labels stay low-cardinality: the route
+//! What ingest counts and the span each request runs in, and `GET /metrics`. Labels stay low-cardinality: the route
 //! pattern (never the device token), the status, the service and the API version.
 
 use std::sync::LazyLock;
@@ -10,6 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use pushgate_shared::Service;
 use pushgate_shared::logging::LogThrottle;
+use tracing::Instrument;
 
 use crate::IngestState;
 
@@ -25,13 +26,15 @@ pub(crate) async fn prometheus_text(State(state): State<IngestState>) -> Respons
     response
 }
 
-/// Counts every answer by route pattern and status.
+/// Runs each request in its own span (method and route pattern, never the path, which
+/// holds device tokens) and counts every answer by route pattern and status.
 pub(crate) async fn count_responses(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let response = next.run(request).await;
+    let span = tracing::info_span!("request", method = %request.method(), route = %route);
+    let response = next.run(request).instrument(span).await;
     metrics::counter!(
         "pushgate_http_responses_total",
         "route" => route,
