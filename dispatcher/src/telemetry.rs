@@ -73,7 +73,7 @@ pub fn dead_token(service: Service, token: &str, reason: &str) {
 pub fn dead_device_forgotten(service: Service, token: &str) {
     metrics::counter!("pushgate_registry_devices_removed_total", "service" => service.as_str())
         .increment(1);
-    tracing::info!(service = service.as_str(), token = %masked(token), "dead device removed from the registry");
+    tracing::debug!(service = service.as_str(), token = %masked(token), "dead device removed from the registry");
 }
 
 pub fn rejected(service: Service, token: &str, reason: &str) {
