@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use pushgate_shared::job::now_ms;
-use pushgate_shared::{Alert, ApiVersion, Job, Mode, Notification, Service, Target};
+use pushgate_shared::{ApiVersion, Job, Service};
 use pushgate_testkit::{ErrorToken, Outage};
 use serde_json::{Value, json};
 use support::*;
@@ -20,25 +20,7 @@ fn alert(service: &str) -> Value {
 
 /// A job as ingest would queue it, for tests that append behind ingest's back.
 fn job(service: Service, device_token: &str) -> Job {
-    let notification = Notification {
-        target: Target {
-            service,
-            mode: Mode::Prod,
-            device_token: device_token.to_owned(),
-            tags: Vec::new(),
-            topic: None,
-        },
-        alert: Some(Alert {
-            title: "t".to_owned(),
-            body: "b".to_owned(),
-            ..Alert::default()
-        }),
-        data: None,
-        priority: None,
-        time_to_live_secs: None,
-        mutable_content: false,
-    };
-    Job::new(notification, ApiVersion::V3)
+    Job::new(alert_notification(service, device_token), ApiVersion::V3)
 }
 
 /// The tokens of `count` devices of `service`.

@@ -12,33 +12,12 @@ use dispatcher::health::FAILURES_TO_FAIL;
 use dispatcher::{Apps, Dispatcher, DispatcherConfig};
 use pushgate_shared::job::now_ms;
 use pushgate_shared::queue::{EmbeddedQueue, Queue};
-use pushgate_shared::{Alert, Mode, Notification, Service, Target};
+use pushgate_shared::{Mode, Service};
 use pushgate_testkit::control::Outage;
 use pushgate_testkit::{ApnsCredentials, MockApns, MockApnsOptions, MockFcm, MockFcmOptions};
 use serde_json::Value;
 use support::*;
 use tokio::net::TcpListener;
-
-fn notification(service: Service) -> Notification {
-    Notification {
-        target: Target {
-            service,
-            mode: Mode::Prod,
-            device_token: "health-token".to_owned(),
-            tags: Vec::new(),
-            topic: None,
-        },
-        alert: Some(Alert {
-            title: "t".to_owned(),
-            body: "b".to_owned(),
-            ..Alert::default()
-        }),
-        data: None,
-        priority: None,
-        time_to_live_secs: None,
-        mutable_content: false,
-    }
-}
 
 async fn serve(router: axum::Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -57,7 +36,8 @@ async fn health(address: SocketAddr, path: &str) -> (u16, Value) {
 
 async fn send_times(apps: &Apps, service: Service, times: u64) {
     for _ in 0..times {
-        apps.send(&notification(service), now_ms()).await;
+        apps.send(&alert_notification(service, "health-token"), now_ms())
+            .await;
     }
 }
 

@@ -15,10 +15,9 @@ use std::time::Duration;
 use dispatcher::retry::RetryPolicy;
 use dispatcher::{DispatchError, DispatcherConfig};
 use ingest::IngestConfig;
-use pushgate_shared::Mode;
-use pushgate_shared::Service;
 use pushgate_shared::queue::{Queue, QueueOptions, RedisQueue, StoredDeadLetter};
 use pushgate_shared::registry::{DeviceRegistry, EmbeddedDeviceRegistry, RedisDeviceRegistry};
+use pushgate_shared::{Alert, Mode, Notification, Service, Target};
 use pushgate_testkit::credentials::ApnsCredentialFiles;
 use pushgate_testkit::{
     ApnsCredentials, MockApns, MockApnsOptions, MockFcm, MockFcmOptions, ServiceAccountFile,
@@ -454,6 +453,29 @@ impl Reply {
     #[track_caller]
     pub fn assert_ok(&self, what: &str) {
         assert_eq!((self.status, &self.body), (200, &Value::Null), "{what}");
+    }
+}
+
+/// An alert (title `t`, body `b`) to `device_token`, prod mode, as tests send it behind
+/// ingest's back.
+pub fn alert_notification(service: Service, device_token: &str) -> Notification {
+    Notification {
+        target: Target {
+            service,
+            mode: Mode::Prod,
+            device_token: device_token.to_owned(),
+            tags: Vec::new(),
+            topic: None,
+        },
+        alert: Some(Alert {
+            title: "t".to_owned(),
+            body: "b".to_owned(),
+            ..Alert::default()
+        }),
+        data: None,
+        priority: None,
+        time_to_live_secs: None,
+        mutable_content: false,
     }
 }
 
