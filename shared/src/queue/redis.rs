@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ::redis::aio::ConnectionManager;
+use ::redis::streams::StreamInfoGroupsReply;
 use ::redis::{Client, RedisError, Script};
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
@@ -54,7 +55,7 @@ return moved
 
 /// How many waiting entries one backlog call reads per shard when Redis cannot say the
 /// group's lag itself; more are reported as this many.
-const BACKLOG_SCAN_LIMIT: usize = 10_000;
+const BACKLOG_SCAN_LIMIT: usize = 1_000;
 
 /// The queue on a Redis server; clones share the connections and the read positions.
 #[derive(Clone)]
@@ -231,42 +232,36 @@ impl Queue for RedisQueue {
             ..Backlog::default()
         };
         for stream in &self.inner.keys.streams {
-            let groups: Result<Vec<HashMap<String, ::redis::Value>>, RedisError> =
-                ::redis::cmd("XINFO")
-                    .arg("GROUPS")
-                    .arg(stream)
-                    .query_async(&mut connection)
-                    .await;
-            // No stream yet (nothing appended, no group created) holds nothing.
+            let groups: Result<StreamInfoGroupsReply, RedisError> = ::redis::cmd("XINFO")
+                .arg("GROUPS")
+                .arg(stream)
+                .query_async(&mut connection)
+                .await;
+            // A stream not created yet (no append, no group) holds nothing.
             let groups = match groups {
-                Err(error) if error.code() == Some("ERR") => continue,
+                Err(error) if error.detail().is_some_and(|d| d.contains("no such key")) => continue,
                 other => other?,
             };
-            let group = groups.iter().find(|group| {
-                matches!(group.get("name"), Some(name)
-                    if ::redis::from_redis_value_ref::<String>(name).ok().as_deref() == Some(self.group()))
-            });
-            let field = |name: &str| -> Option<::redis::Value> {
-                group.and_then(|group| group.get(name)).cloned()
-            };
-            let last_delivered = field("last-delivered-id")
-                .and_then(|id| ::redis::from_redis_value::<String>(id).ok())
-                .unwrap_or_else(|| "0-0".to_owned());
-            backlog.in_progress += field("pending")
-                .and_then(|count| ::redis::from_redis_value::<u64>(count).ok())
-                .unwrap_or(0);
+            let group = groups
+                .groups
+                .iter()
+                .find(|group| group.name == self.group());
+            let last_delivered = group.map_or("0-0", |group| group.last_delivered_id.as_str());
+            let lag = group.and_then(|group| group.lag);
+            backlog.in_progress += group.map_or(0, |group| group.pending as u64);
             // Entries after the group's last delivered id are waiting; their ids begin
-            // with the append time in ms.
+            // with the append time in ms. Only when Redis cannot tell the lag are they
+            // counted here, up to a limit.
+            let scan = if lag.is_some() { 1 } else { BACKLOG_SCAN_LIMIT };
             let waiting: Vec<(String, HashMap<String, String>)> = ::redis::cmd("XRANGE")
                 .arg(stream)
                 .arg(format!("({last_delivered}"))
                 .arg("+")
                 .arg("COUNT")
-                .arg(BACKLOG_SCAN_LIMIT)
+                .arg(scan)
                 .query_async(&mut connection)
                 .await?;
-            let lag = field("lag").and_then(|lag| ::redis::from_redis_value::<u64>(lag).ok());
-            backlog.waiting += lag.unwrap_or(waiting.len() as u64);
+            backlog.waiting += lag.unwrap_or(waiting.len()) as u64;
             let oldest = waiting
                 .first()
                 .and_then(|(id, _)| id.split('-').next()?.parse::<u64>().ok());
