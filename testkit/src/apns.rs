@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes, to_bytes};
@@ -220,6 +220,7 @@ async fn send(
     Path(device_token): Path<String>,
     request: Request,
 ) -> Response {
+    let arrived = Instant::now();
     let conditions = state.control.conditions();
     if !conditions.latency.is_zero() {
         tokio::time::sleep(conditions.latency).await;
@@ -241,19 +242,21 @@ async fn send(
         HeaderValue::from_str(&new_apns_id()).expect("a UUID is a valid header")
     });
 
-    state.control.record(Activity {
-        device_token,
-        request_headers: control::header_map(&parts.headers),
-        request_data: control::body_value(&body),
-        status: answer.status.as_u16(),
-        response_data: answer.body.clone().unwrap_or(Value::Null),
-        path: parts.uri.path().to_owned(),
-        http_version: format!("{:?}", parts.version),
-        client_certificate: parts
-            .extensions
-            .get::<ConnectionInfo>()
-            .is_some_and(|info| info.client_certificate),
-    });
+    state
+        .control
+        .record(arrived, device_token, |device_token| Activity {
+            device_token,
+            request_headers: control::header_map(&parts.headers),
+            request_data: control::body_value(&body),
+            status: answer.status.as_u16(),
+            response_data: answer.body.clone().unwrap_or(Value::Null),
+            path: parts.uri.path().to_owned(),
+            http_version: format!("{:?}", parts.version),
+            client_certificate: parts
+                .extensions
+                .get::<ConnectionInfo>()
+                .is_some_and(|info| info.client_certificate),
+        });
 
     let mut response = match answer.body {
         Some(body) => (answer.status, axum::Json(body)).into_response(),

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -104,6 +104,15 @@ pub struct Activity {
     pub client_certificate: bool,
 }
 
+/// When a send to one device token arrived, as kept by [`Control::keep_arrivals`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Arrival {
+    /// The device token (FCM: the message target).
+    pub device_token: String,
+    /// When the mock read the request's head, before any added latency.
+    pub at: Instant,
+}
+
 /// The outage switch: while set, every send is answered with `status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outage {
@@ -158,6 +167,8 @@ pub(crate) struct Conditions {
 struct Inner {
     error_tokens: HashMap<String, ErrorToken>,
     activity: VecDeque<Activity>,
+    /// When each send arrived, while an arrival log is kept (`None` otherwise).
+    arrivals: Option<Vec<Arrival>>,
     requests: u64,
     outage: Option<Outage>,
     latency: Duration,
@@ -228,11 +239,30 @@ impl Control {
         }
     }
 
+    /// Starts keeping an arrival log (token and time of every send, much cheaper than the
+    /// activity), dropping the one kept so far.
+    pub fn keep_arrivals(&self) {
+        self.lock().arrivals = Some(Vec::new());
+    }
+
+    /// The arrivals logged since [`Control::keep_arrivals`] or the last take, oldest first;
+    /// the log goes on.
+    pub fn take_arrivals(&self) -> Vec<Arrival> {
+        self.lock()
+            .arrivals
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
     /// Clears the error table, the activity and the request count.
     pub fn reset(&self) {
         let mut inner = self.lock();
         inner.error_tokens.clear();
         inner.activity.clear();
+        if let Some(arrivals) = &mut inner.arrivals {
+            arrivals.clear();
+        }
         inner.requests = 0;
     }
 
@@ -279,11 +309,25 @@ impl Control {
         Some(found)
     }
 
-    pub(crate) fn record(&self, activity: Activity) {
+    /// Counts one send to `device_token` that arrived at `arrived`; `activity` is called
+    /// only when the activity is kept, so a mock with a zero limit stays cheap under load.
+    pub(crate) fn record(
+        &self,
+        arrived: Instant,
+        device_token: String,
+        activity: impl FnOnce(String) -> Activity,
+    ) {
+        let activity = (self.activity_limit > 0).then(|| activity(device_token.clone()));
         {
             let mut inner = self.lock();
             inner.requests += 1;
-            if self.activity_limit > 0 {
+            if let Some(arrivals) = &mut inner.arrivals {
+                arrivals.push(Arrival {
+                    device_token,
+                    at: arrived,
+                });
+            }
+            if let Some(activity) = activity {
                 if inner.activity.len() >= self.activity_limit {
                     inner.activity.pop_back();
                 }

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::to_bytes;
@@ -290,6 +290,7 @@ async fn send(
     Path(project): Path<String>,
     request: Request,
 ) -> Response {
+    let arrived = Instant::now();
     let conditions = state.control.conditions();
     if !conditions.latency.is_zero() {
         tokio::time::sleep(conditions.latency).await;
@@ -310,19 +311,21 @@ async fn send(
         Err(_) => Answer::invalid_argument("Request payload size exceeds the limit.", true),
     };
 
-    state.control.record(Activity {
-        device_token: target,
-        request_headers: control::header_map(&parts.headers),
-        request_data: body
-            .as_deref()
-            .map(control::body_value)
-            .unwrap_or(Value::Null),
-        status: answer.status.as_u16(),
-        response_data: answer.body.clone(),
-        path: parts.uri.path().to_owned(),
-        http_version: format!("{:?}", parts.version),
-        client_certificate: false,
-    });
+    state
+        .control
+        .record(arrived, target, |device_token| Activity {
+            device_token,
+            request_headers: control::header_map(&parts.headers),
+            request_data: body
+                .as_deref()
+                .map(control::body_value)
+                .unwrap_or(Value::Null),
+            status: answer.status.as_u16(),
+            response_data: answer.body.clone(),
+            path: parts.uri.path().to_owned(),
+            http_version: format!("{:?}", parts.version),
+            client_certificate: false,
+        });
 
     let mut response = (answer.status, axum::Json(answer.body)).into_response();
     if let Some(secs) = answer.retry_after_secs {

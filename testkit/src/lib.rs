@@ -14,7 +14,7 @@ mod server;
 pub mod tls;
 
 pub use apns::{ApnsAuth, MockApns, MockApnsOptions};
-pub use control::{Activity, Control, ControlError, ErrorToken, Outage};
+pub use control::{Activity, Arrival, Control, ControlError, ErrorToken, Outage};
 pub use credentials::{ApnsCredentials, ServiceAccountFile};
 pub use fcm::{MockFcm, MockFcmOptions};
 pub use fcm_oauth::JWT_BEARER_GRANT;

@@ -406,3 +406,34 @@ async fn apns_certificate_auth_requires_the_client_certificate() {
     drop(files);
     assert!(!dir.exists(), "the credential files are removed on drop");
 }
+
+#[tokio::test]
+async fn apns_arrival_log_keeps_token_and_time_even_without_activity() {
+    let mock = MockApns::start(MockApnsOptions {
+        activity_limit: 0,
+        ..MockApnsOptions::default()
+    })
+    .await
+    .unwrap();
+    let client = h2c_client();
+    push(&client, &mock.h2c_url(), TOK64, &alert()).await;
+    assert!(mock.control().take_arrivals().is_empty(), "no log kept yet");
+
+    mock.control().keep_arrivals();
+    let before = std::time::Instant::now();
+    let second = TOK64.replace('0', "f");
+    push(&client, &mock.h2c_url(), TOK64, &alert()).await;
+    push(&client, &mock.h2c_url(), &second, &alert()).await;
+
+    let arrivals = mock.control().take_arrivals();
+    let tokens: Vec<_> = arrivals.iter().map(|a| a.device_token.as_str()).collect();
+    assert_eq!(tokens, [TOK64, second.as_str()]);
+    assert!(arrivals.iter().all(|a| a.at >= before));
+    assert!(arrivals[0].at <= arrivals[1].at);
+    assert!(mock.activity().is_empty(), "a zero limit keeps no activity");
+    assert_eq!(mock.control().request_count(), 3);
+    assert!(
+        mock.control().take_arrivals().is_empty(),
+        "taken arrivals are gone"
+    );
+}

@@ -358,3 +358,18 @@ async fn fcm_over_tls_negotiates_http2() {
     assert_eq!(response.version(), Version::HTTP_2);
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn fcm_arrival_log_names_the_message_target() {
+    let mock = MockFcm::start(MockFcmOptions::default()).await.unwrap();
+    let token = access_token(&mock).await;
+    mock.control().keep_arrivals();
+    let client = h2c_client();
+    let message = json!({"token": FCM_TOKEN, "notification": {"title": "t", "body": "b"}});
+    let response = fcm_send(&client, &mock.send_url(), &token, message).await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let arrivals = mock.control().take_arrivals();
+    assert_eq!(arrivals.len(), 1);
+    assert_eq!(arrivals[0].device_token, FCM_TOKEN);
+}
