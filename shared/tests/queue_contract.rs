@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use pushgate_shared::api::{Category, PushError};
 use pushgate_shared::queue::{
-    Backlog, DeadLetter, Delivery, EmbeddedQueue, Queue, QueueOptions, RedisQueue, shard_for,
+    AppendOutcome, Backlog, DeadLetter, Delivery, EmbeddedQueue, Queue, QueueOptions, RedisQueue,
+    shard_for,
 };
 use pushgate_shared::reply::{FirstAttempt, JobReply};
 use pushgate_shared::{
@@ -193,6 +194,7 @@ contract_tests!(
     dead_letter_acks_and_is_listed,
     remove_dead_letters_removes_only_those_named,
     dead_token_memory_expires,
+    append_unless_dead_appends_nothing_for_a_dead_token,
     corrupt_entry_is_dead_lettered_as_corrupt,
     shards_route_by_token_and_reads_span_them,
     append_after_a_dropped_connection_succeeds,
@@ -708,6 +710,55 @@ async fn dead_token_memory_expires<H: Harness>() {
             .await
             .unwrap()
     );
+}
+
+async fn append_unless_dead_appends_nothing_for_a_dead_token<H: Harness>() {
+    let harness = H::start("append_unless_dead", QueueOptions::default()).await;
+    let queue = harness.open().await;
+    queue.ensure_group().await.unwrap();
+    let hour = Duration::from_secs(3600);
+    let alive = job_for("alive");
+    let dead = job_for("dead");
+    queue
+        .remember_dead_token(dead.notification.target.service, "dead", hour)
+        .await
+        .unwrap();
+
+    let outcomes = [
+        queue.append_unless_dead(&alive).await.unwrap(),
+        queue.append_unless_dead(&alive).await.unwrap(),
+        queue.append_unless_dead(&dead).await.unwrap(),
+    ];
+    assert_eq!(
+        outcomes,
+        [
+            AppendOutcome::Appended,
+            AppendOutcome::AlreadyAppended,
+            AppendOutcome::DeadToken
+        ]
+    );
+    // A dead token stops only the dead-aware append, and only its own service's.
+    let mut other_service = job_for("dead");
+    other_service.notification.target.service = match dead.notification.target.service {
+        Service::Fcm => Service::Apns,
+        Service::Apns => Service::Fcm,
+    };
+    assert_eq!(
+        queue.append_unless_dead(&other_service).await.unwrap(),
+        AppendOutcome::Appended
+    );
+    assert!(queue.append(&dead).await.unwrap());
+
+    let read = drain(&queue, "c1", 10).await;
+    let mut read_ids = ids(&read);
+    read_ids.sort();
+    let mut expected = vec![
+        alive.id.0.clone(),
+        other_service.id.0.clone(),
+        dead.id.0.clone(),
+    ];
+    expected.sort();
+    assert_eq!(read_ids, expected);
 }
 
 async fn replies_reach_only_their_instance<H: Harness>() {

@@ -10,6 +10,7 @@ use pushgate_shared::api::{
     Answer, Category, PushError, RequestError, answer_for_outcome, answer_for_request_error,
     decode_notification,
 };
+use pushgate_shared::queue::AppendOutcome;
 use pushgate_shared::reply::FirstAttempt;
 use pushgate_shared::{ApiVersion, Job, Notification};
 
@@ -75,25 +76,38 @@ async fn send(
             Err(error) => return refuse(version, &error),
         };
 
-    if version == ApiVersion::V3 && known_dead(&state, &notification).await {
-        let unregistered = PushError::new(Category::Unregistered, "Unregistered");
-        return respond(&answer_for_outcome(version, &unregistered));
-    }
-
     let mut job = Job::new(notification, version);
     let waiter = state.sync_wait.as_ref().map(|sync_wait| {
         job.reply_to = Some(sync_wait.instance().to_owned());
         sync_wait.register(&job.id)
     });
-    if let Err(error) = state.queue.append(&job).await {
-        if let Some(suppressed) = crate::metrics::admit("append_failed") {
-            tracing::error!(job_id = %job.id, error = %error, suppressed, "job not appended: queue unavailable");
-        }
+    // MongoosePush v3 answers a token a provider declared dead at once, without a send.
+    let appended = if version == ApiVersion::V3 {
+        state.queue.append_unless_dead(&job).await
+    } else {
+        state
+            .queue
+            .append(&job)
+            .await
+            .map(|_| AppendOutcome::Appended)
+    };
+    if !matches!(
+        appended,
+        Ok(AppendOutcome::Appended | AppendOutcome::AlreadyAppended)
+    ) {
         if let Some(sync_wait) = &state.sync_wait {
             sync_wait.forget(&job.id);
         }
-        let unavailable = PushError::generic("unable_to_connect");
-        return respond(&answer_for_outcome(version, &unavailable));
+        let error = match appended {
+            Err(error) => {
+                if let Some(suppressed) = crate::metrics::admit("append_failed") {
+                    tracing::error!(job_id = %job.id, error = %error, suppressed, "job not appended: queue unavailable");
+                }
+                PushError::generic("unable_to_connect")
+            }
+            Ok(_) => PushError::new(Category::Unregistered, "Unregistered"),
+        };
+        return respond(&answer_for_outcome(version, &error));
     }
     tracing::debug!(job_id = %job.id, api = version.as_str(), "job accepted");
     crate::metrics::job_accepted(job.notification.target.service, version.as_str());
@@ -118,23 +132,6 @@ async fn send(
         }
         Some(FirstAttempt::Delivered | FirstAttempt::Retrying { error: None, .. }) | None => {
             respond(&Answer::ok())
-        }
-    }
-}
-
-/// True when a provider declared the target's token dead and that is still remembered.
-/// A queue that cannot tell is not a reason to refuse: the job is queued as usual.
-async fn known_dead(state: &IngestState, notification: &Notification) -> bool {
-    let target = &notification.target;
-    match state
-        .queue
-        .is_dead_token(target.service, &target.device_token)
-        .await
-    {
-        Ok(dead) => dead,
-        Err(error) => {
-            tracing::warn!(error = %error, "dead-token lookup failed; queueing anyway");
-            false
         }
     }
 }

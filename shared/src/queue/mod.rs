@@ -105,6 +105,16 @@ pub enum QueueError {
     UnknownEntry(String),
 }
 
+/// What [`Queue::append_unless_dead`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOutcome {
+    Appended,
+    /// The job id was appended before (within the idempotency window); nothing added.
+    AlreadyAppended,
+    /// The target's token is remembered as dead; nothing added.
+    DeadToken,
+}
+
 /// What is waiting in the queue, for metrics: entries not yet handed to a dispatcher,
 /// entries handed out and not yet settled, jobs waiting for a retry, dead letters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -138,6 +148,24 @@ pub trait Queue: Send + Sync + 'static {
     /// Appends a job to its shard's stream. Appending a job id that was already appended
     /// (within the idempotency window) adds nothing and returns `false`.
     async fn append(&self, job: &Job) -> Result<bool, QueueError>;
+
+    /// Appends a job as [`Queue::append`] does, unless a provider declared its target's
+    /// token dead and that is still remembered ([`Queue::is_dead_token`]); then nothing
+    /// is appended. Queues that can do both in one step override this.
+    async fn append_unless_dead(&self, job: &Job) -> Result<AppendOutcome, QueueError> {
+        let target = &job.notification.target;
+        if self
+            .is_dead_token(target.service, &target.device_token)
+            .await?
+        {
+            return Ok(AppendOutcome::DeadToken);
+        }
+        Ok(if self.append(job).await? {
+            AppendOutcome::Appended
+        } else {
+            AppendOutcome::AlreadyAppended
+        })
+    }
 
     /// Creates the consumer group on every shard; an existing group is fine.
     async fn ensure_group(&self) -> Result<(), QueueError>;

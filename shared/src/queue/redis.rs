@@ -17,16 +17,21 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
 use super::{
-    Backlog, DeadLetter, Delivery, EntryId, Queue, QueueError, QueueOptions, StoredDeadLetter,
-    UnreadableDeadLetter, encode_job, shard_for,
+    AppendOutcome, Backlog, DeadLetter, Delivery, EntryId, Queue, QueueError, QueueOptions,
+    StoredDeadLetter, UnreadableDeadLetter, encode_job, shard_for,
 };
 use crate::job::Job;
 use crate::notification::Service;
 use crate::reply::JobReply;
 
-/// Sets the job id's idempotency key and, only when it was not set, appends the job.
-/// KEYS: idempotency key, stream. ARGV: TTL in ms, job JSON. Returns 1 if appended.
+/// Appends a job once: nothing when a third key (the target's dead-token key) exists,
+/// else sets the job id's idempotency key and, only when it was not set, appends the job.
+/// KEYS: idempotency key, stream, optionally the dead-token key. ARGV: TTL in ms, job JSON.
+/// Returns 1 if appended, 0 if the job id was appended before, 2 if the token is dead.
 const APPEND_SCRIPT: &str = r"
+if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then
+  return 2
+end
 if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
   redis.call('XADD', KEYS[2], '*', 'job', ARGV[2])
   return 1
@@ -106,9 +111,8 @@ impl Keys {
 
     /// Tokens are stored hashed, so the key space holds no device token in clear.
     fn dead_token(&self, service: Service, device_token: &str) -> String {
-        let digest = Sha256::digest(device_token.as_bytes());
-        let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-        format!("{}:dead:{}:{hex}", self.prefix, service.as_str())
+        let digest = hex::encode(Sha256::digest(device_token.as_bytes()));
+        format!("{}:dead:{}:{digest}", self.prefix, service.as_str())
     }
 }
 
@@ -161,18 +165,64 @@ impl RedisQueue {
             .ok_or_else(|| QueueError::UnknownEntry(format!("{}/{}", entry.shard, entry.id)))
     }
 
-    async fn append_once(&self, key: &str, stream: &str, raw: &str) -> Result<bool, RedisError> {
+    /// Runs the append script once; `dead_token` is the target's dead-token key when
+    /// a dead token should stop the append.
+    async fn append_once(
+        &self,
+        key: &str,
+        stream: &str,
+        dead_token: Option<&str>,
+        raw: &str,
+    ) -> Result<AppendOutcome, RedisError> {
         let ttl_ms = self.inner.options.idempotency_ttl.as_millis().max(1) as u64;
-        let appended: i64 = self
-            .inner
-            .append
-            .key(key)
-            .key(stream)
+        let mut invocation = self.inner.append.key(key);
+        invocation.key(stream);
+        if let Some(dead_token) = dead_token {
+            invocation.key(dead_token);
+        }
+        let outcome: i64 = invocation
             .arg(ttl_ms)
             .arg(raw)
             .invoke_async(&mut self.connection())
             .await?;
-        Ok(appended == 1)
+        Ok(match outcome {
+            1 => AppendOutcome::Appended,
+            2 => AppendOutcome::DeadToken,
+            _ => AppendOutcome::AlreadyAppended,
+        })
+    }
+
+    /// Appends `job`, checking its target's dead-token memory first when `check_dead`.
+    async fn append_checked(
+        &self,
+        job: &Job,
+        check_dead: bool,
+    ) -> Result<AppendOutcome, QueueError> {
+        let key = self.inner.keys.idempotency(job);
+        let target = &job.notification.target;
+        let shard = shard_for(&target.device_token, self.shard_count());
+        let stream = self
+            .stream_key(shard)
+            .expect("shard_for always answers a shard below the shard count");
+        let dead_token = check_dead.then(|| {
+            self.inner
+                .keys
+                .dead_token(target.service, &target.device_token)
+        });
+        let raw = encode_job(job);
+
+        match self
+            .append_once(&key, stream, dead_token.as_deref(), &raw)
+            .await
+        {
+            Err(error) if is_connection_failure(&error) => {
+                tracing::warn!(%error, job_id = %job.id, "append failed on the connection, retrying once");
+                Ok(self
+                    .append_once(&key, stream, dead_token.as_deref(), &raw)
+                    .await?)
+            }
+            outcome => Ok(outcome?),
+        }
     }
 }
 
@@ -202,20 +252,13 @@ impl Queue for RedisQueue {
     /// does not replay, and the idempotency key makes a repeat harmless. When the drop
     /// lost only the reply, the retry finds the job appended and answers `false`.
     async fn append(&self, job: &Job) -> Result<bool, QueueError> {
-        let key = self.inner.keys.idempotency(job);
-        let shard = shard_for(&job.notification.target.device_token, self.shard_count());
-        let stream = self
-            .stream_key(shard)
-            .expect("shard_for always answers a shard below the shard count");
-        let raw = encode_job(job);
+        let outcome = self.append_checked(job, false).await?;
+        Ok(outcome == AppendOutcome::Appended)
+    }
 
-        match self.append_once(&key, stream, &raw).await {
-            Err(error) if is_connection_failure(&error) => {
-                tracing::warn!(%error, job_id = %job.id, "append failed on the connection, retrying once");
-                Ok(self.append_once(&key, stream, &raw).await?)
-            }
-            outcome => Ok(outcome?),
-        }
+    /// One script run: the dead-token check and the append in one round trip.
+    async fn append_unless_dead(&self, job: &Job) -> Result<AppendOutcome, QueueError> {
+        self.append_checked(job, true).await
     }
 
     async fn backlog(&self) -> Result<Backlog, QueueError> {
