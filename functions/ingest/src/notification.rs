@@ -12,7 +12,7 @@ use pushgate_shared::api::{
 };
 use pushgate_shared::queue::AppendOutcome;
 use pushgate_shared::reply::FirstAttempt;
-use pushgate_shared::{ApiVersion, Job, Notification};
+use pushgate_shared::{ApiVersion, Job};
 
 use crate::IngestState;
 use crate::reply::{json_response, respond};
