@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use tokio::time::Instant;
 
 /// How long a process may take to answer after it started.
@@ -69,6 +71,18 @@ impl Proc {
             bail!("{} exited early: {status}", self.name);
         }
         Ok(())
+    }
+
+    /// Stops (`SIGSTOP`) or continues (`SIGCONT`) the process, to keep it off the CPU
+    /// while another one is measured alone.
+    pub fn set_paused(&self, paused: bool) -> anyhow::Result<()> {
+        let signal = if paused {
+            Signal::SIGSTOP
+        } else {
+            Signal::SIGCONT
+        };
+        let pid = Pid::from_raw(i32::try_from(self.pid())?);
+        kill(pid, signal).with_context(|| format!("sending {signal} to {}", self.name))
     }
 
     /// Stops the process and waits for it.

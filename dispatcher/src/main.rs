@@ -62,6 +62,11 @@ impl Default for QueueSettings {
     }
 }
 
+/// mimalloc instead of the system allocator: under load, glibc's malloc and free took
+/// about a tenth of the process's CPU time (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     pushgate_shared::logging::init("info");

@@ -5,6 +5,11 @@ use std::process::ExitCode;
 
 use ingest::IngestConfig;
 
+/// mimalloc instead of the system allocator: under load, glibc's malloc and free took
+/// about a tenth of the process's CPU time (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     // Under Lambda, AWS_LAMBDA_LOG_FORMAT and AWS_LAMBDA_LOG_LEVEL apply.
