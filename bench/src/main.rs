@@ -298,6 +298,8 @@ impl Rig {
     async fn end_to_end(&mut self, target: Target) -> anyhow::Result<EndToEnd> {
         let count = self.args.notifications;
         let closed = Plan::closed(self.args.connections, count, DRAIN_GUARD);
+        // The backlog of earlier runs is not this run's work.
+        self.drain().await?;
         let before = self.usage()?;
         let (peak, _) = self.delivered(target, closed).await?;
         let after = self.usage()?;

@@ -21,6 +21,10 @@ use crate::telemetry;
 
 mod settle;
 
+/// How often acknowledged entries are removed from the queue's streams: often enough
+/// that each removal is small and never holds Redis up for long.
+const REMOVE_DONE_EVERY: Duration = Duration::from_millis(250);
+
 /// One dispatcher's shared parts, cloned into every send task.
 #[derive(Clone)]
 pub(crate) struct Worker {
@@ -127,9 +131,11 @@ impl Worker {
         self.drain(sends).await;
     }
 
-    /// Moves due retries back into the streams, until `stop`.
+    /// Moves due retries back into the streams, and every quarter of a second lets the queue
+    /// remove the entries every dispatcher is done with, until `stop`.
     pub(crate) async fn move_retries(&self, stop: CancellationToken) {
         let every = Duration::from_millis(self.config.retry_poll_ms.max(10));
+        let mut last_removal = Instant::now();
         loop {
             tokio::select! {
                 () = stop.cancelled() => break,
@@ -137,6 +143,12 @@ impl Worker {
             }
             if let Err(error) = self.queue.move_due_retries(now_ms(), 1000).await {
                 telemetry::queue_failed("move_retries", &error);
+            }
+            if last_removal.elapsed() >= REMOVE_DONE_EVERY {
+                last_removal = Instant::now();
+                if let Err(error) = self.queue.remove_done().await {
+                    telemetry::queue_failed("remove_done", &error);
+                }
             }
         }
     }

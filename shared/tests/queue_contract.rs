@@ -200,6 +200,7 @@ contract_tests!(
     append_after_a_dropped_connection_succeeds,
     replies_reach_only_their_instance,
     backlog_counts_what_waits,
+    remove_done_keeps_unread_and_pending_entries,
 );
 
 fn job_for(token: &str) -> Job {
@@ -900,6 +901,99 @@ async fn append_after_a_dropped_connection_succeeds<H: Harness>() {
         ids(&read),
         jobs.iter().map(|j| j.id.0.clone()).collect::<Vec<_>>()
     );
+}
+
+async fn remove_done_keeps_unread_and_pending_entries<H: Harness>() {
+    let harness = H::start("remove_done", QueueOptions::default()).await;
+    let queue = harness.open().await;
+    queue.ensure_group().await.unwrap();
+    let jobs: Vec<Job> = (0..6).map(|i| job_for(&format!("device-{i}"))).collect();
+    for job in &jobs {
+        queue.append(job).await.unwrap();
+    }
+    let read = queue.read("c1", 3, Duration::ZERO).await.unwrap();
+    assert_eq!(ids(&read), ids_of(&jobs[..3]));
+    // The first and third are done; the second is still being sent.
+    queue
+        .ack(&[read[0].entry.clone(), read[2].entry.clone()])
+        .await
+        .unwrap();
+
+    queue.remove_done().await.unwrap();
+    queue.remove_done().await.unwrap();
+
+    let backlog = queue.backlog().await.unwrap();
+    assert_eq!((backlog.waiting, backlog.in_progress), (3, 1));
+    let rest = drain(&queue, "c2", 10).await;
+    assert_eq!(ids(&rest), ids_of(&jobs[3..]));
+    let rest: Vec<_> = rest.into_iter().map(|delivery| delivery.entry).collect();
+    queue.ack(&rest).await.unwrap();
+    queue.remove_done().await.unwrap();
+    // The pending one is still there to be taken over and acknowledged.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let claimed = queue
+        .claim_idle("c3", Duration::from_millis(10), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&claimed), ids_of(&jobs[1..2]));
+    assert_eq!(claimed[0].job, jobs[1]);
+}
+
+fn ids_of(jobs: &[Job]) -> Vec<String> {
+    jobs.iter().map(|job| job.id.0.clone()).collect()
+}
+
+/// Acknowledged entries leave the Redis stream; unread and pending ones stay.
+#[tokio::test]
+async fn redis_remove_done_shrinks_the_stream_to_what_is_still_needed() {
+    let prefix = unique_prefix("remove_done_len");
+    let options = QueueOptions {
+        prefix: prefix.clone(),
+        shards: 1,
+        ..QueueOptions::default()
+    };
+    let url = redis_url();
+    let _cleanup = DeleteKeysOnDrop {
+        url: url.clone(),
+        prefix: prefix.clone(),
+    };
+    let queue = RedisQueue::connect(&url, options).await.unwrap();
+    let mut redis = redis_connection(&url).await;
+    let stream = format!("{prefix}:jobs:0");
+    let length = async |redis: &mut redis::aio::MultiplexedConnection| -> usize {
+        redis::cmd("XLEN")
+            .arg(&stream)
+            .query_async(redis)
+            .await
+            .unwrap()
+    };
+    assert_eq!(queue.remove_done().await.unwrap(), 0, "no stream yet");
+    queue.ensure_group().await.unwrap();
+    // Redis trims whole stream nodes (100 entries each by default), so use a few.
+    let appended = 450;
+    for index in 0..appended {
+        queue.append(&job_for(&format!("d-{index}"))).await.unwrap();
+    }
+    let read = queue.read("c1", 400, Duration::ZERO).await.unwrap();
+    assert_eq!(read.len(), 400);
+    let entries: Vec<_> = read.iter().map(|d| d.entry.clone()).collect();
+    // All read but entry 250 are done; entry 250 is still pending and bounds the trim.
+    let (before, after) = entries.split_at(250);
+    queue.ack(before).await.unwrap();
+    queue.ack(&after[1..]).await.unwrap();
+    let removed = queue.remove_done().await.unwrap();
+    assert!((100..=250).contains(&removed), "removed {removed}");
+    assert_eq!(length(&mut redis).await, appended - removed as usize);
+
+    queue.ack(&after[..1]).await.unwrap();
+    let removed_now = queue.remove_done().await.unwrap();
+    let left = length(&mut redis).await;
+    // Everything read is done: what stays is the unread 50 and less than one node more.
+    assert!((50..150).contains(&left), "{left} entries left");
+    assert_eq!(left, appended - (removed + removed_now) as usize);
+    let backlog = queue.backlog().await.unwrap();
+    assert_eq!((backlog.waiting, backlog.in_progress), (50, 0));
+    assert_eq!(drain(&queue, "c2", 100).await.len(), 50);
 }
 
 /// The key layout of DESIGN.md section 3, checked on Redis itself.

@@ -206,6 +206,14 @@ pub trait Queue: Send + Sync + 'static {
     /// retry is moved exactly once even when several movers race. Returns how many moved.
     async fn move_due_retries(&self, now_ms: u64, limit: usize) -> Result<usize, QueueError>;
 
+    /// Lets go of the acknowledged entries every dispatcher is done with, so the streams
+    /// do not grow without end. Entries not yet read or not yet acknowledged stay.
+    /// Returns how many were removed; a queue that frees them on acknowledgement has
+    /// none to remove.
+    async fn remove_done(&self) -> Result<u64, QueueError> {
+        Ok(0)
+    }
+
     /// Adds `letter` to the dead-letter stream and, when given, acknowledges `entry`, as
     /// one atomic step.
     async fn dead_letter(

@@ -58,6 +58,36 @@ end
 return moved
 ";
 
+/// Trims one job stream below the first entry the group may still need: its oldest
+/// pending entry, else its last delivered one (kept, so the group's lag stays known to
+/// Redis). Entries before that bound were all delivered and acknowledged. The trim is
+/// approximate: Redis drops only whole nodes of the stream, so each call costs little
+/// (a few entries before the bound stay until the next call).
+/// KEYS: the stream. ARGV: the group. Returns how many entries were removed.
+const REMOVE_DONE_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+local bound
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local fields = {}
+  for i = 1, #group, 2 do
+    fields[group[i]] = group[i + 1]
+  end
+  if fields['name'] == ARGV[1] then
+    bound = fields['last-delivered-id']
+  end
+end
+if not bound then
+  return 0
+end
+local oldest_pending = redis.call('XPENDING', KEYS[1], ARGV[1])[2]
+if oldest_pending then
+  bound = oldest_pending
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', '~', bound)
+";
+
 /// How many waiting entries one backlog call reads per shard when Redis cannot say the
 /// group's lag itself; more are reported as this many.
 const BACKLOG_SCAN_LIMIT: usize = 1_000;
@@ -76,6 +106,7 @@ struct Inner {
     keys: Keys,
     append: Script,
     move_retries: Script,
+    remove_done: Script,
     /// Read state per consumer name (see [`read::Reader`]).
     readers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<read::Reader>>>>,
 }
@@ -134,6 +165,7 @@ impl RedisQueue {
                 keys,
                 append: Script::new(APPEND_SCRIPT),
                 move_retries: Script::new(MOVE_RETRIES_SCRIPT),
+                remove_done: Script::new(REMOVE_DONE_SCRIPT),
                 readers: Mutex::default(),
             }),
         })
@@ -417,6 +449,21 @@ impl Queue for RedisQueue {
             .invoke_async(&mut self.connection())
             .await?;
         Ok(moved)
+    }
+
+    async fn remove_done(&self) -> Result<u64, QueueError> {
+        let mut removed = 0;
+        for stream in &self.inner.keys.streams {
+            let trimmed: u64 = self
+                .inner
+                .remove_done
+                .key(stream)
+                .arg(self.group())
+                .invoke_async(&mut self.connection())
+                .await?;
+            removed += trimmed;
+        }
+        Ok(removed)
     }
 
     async fn dead_letter(
