@@ -231,6 +231,11 @@ async fn bench(args: Args) -> anyhow::Result<()> {
 
 impl Rig {
     async fn run(&mut self) -> anyhow::Result<()> {
+        eprintln!("== end to end, APNs");
+        self.figures.apns = self.end_to_end(Target::Apns).await?;
+        eprintln!("== end to end, FCM");
+        self.figures.fcm = self.end_to_end(Target::Fcm).await?;
+
         eprintln!("== ingest, sync-wait off");
         // Measured alone, as the hello-world server is and as deployed (Lambda does not
         // share its cores with the dispatcher): the dispatcher catches up afterwards.
@@ -240,11 +245,7 @@ impl Rig {
         let (peak, half) = loads?;
         self.figures.ingest_peak = peak;
         self.figures.ingest_half = half;
-
-        eprintln!("== end to end, APNs");
-        self.figures.apns = self.end_to_end(Target::Apns).await?;
-        eprintln!("== end to end, FCM");
-        self.figures.fcm = self.end_to_end(Target::Fcm).await?;
+        self.drain().await?;
 
         eprintln!("== ingest, sync-wait on");
         self.figures.ingest_memory.peak = self.ingest.usage()?.peak_rss;
@@ -258,7 +259,6 @@ impl Rig {
         std::mem::replace(&mut self.ingest, ingest).stop();
         self.ingest_addr = addr;
         let (peak, half) = self.ingest_loads().await?;
-        self.drain().await?;
         self.figures.sync_wait_peak = peak;
         self.figures.sync_wait_half = half;
         self.drain().await?;
