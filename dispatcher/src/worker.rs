@@ -19,6 +19,7 @@ use crate::config::DispatcherConfig;
 use crate::outcome::Attempt;
 use crate::telemetry;
 
+mod acks;
 mod settle;
 
 /// How often acknowledged entries are removed from the queue's streams: often enough
@@ -39,6 +40,7 @@ pub(crate) struct Worker {
     /// Entries being sent or settled now. After a failed read the queue hands out the
     /// consumer's own pending entries again, and those include these: they are skipped.
     entries: Arc<Mutex<HashSet<EntryId>>>,
+    acks: acks::Acks,
 }
 
 impl Worker {
@@ -55,6 +57,7 @@ impl Worker {
             .map(|app| (app.name().to_owned(), Arc::new(Semaphore::new(per_app))))
             .collect();
         Worker {
+            acks: acks::Acks::start(queue.clone()),
             queue,
             registry,
             apps,

@@ -147,10 +147,7 @@ impl Worker {
     }
 
     pub(super) async fn ack(&self, delivery: &Delivery) {
-        self.persist("ack", || {
-            self.queue.ack(std::slice::from_ref(&delivery.entry))
-        })
-        .await;
+        self.persist("ack", || self.acks.ack(&delivery.entry)).await;
     }
 
     /// Runs one settling step, trying it again after a queue (or registry) error: the provider's answer
