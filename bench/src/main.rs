@@ -191,10 +191,15 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         connections: PROVIDER_CONNECTIONS,
         in_flight: IN_FLIGHT,
     };
+    let per_10k = |cpu: Duration, sends: u64| cpu.as_secs_f64() * 10_000.0 / sends as f64;
+    let before = procs::own_cpu()?;
     let apns = providers::bare_apns(&providers, bare).await?;
+    let between = procs::own_cpu()?;
     figures.bare_apns = Load::new(apns.rate(), &apns.latency, 0);
+    figures.bare_apns_cpu = per_10k(between - before, apns.ok);
     let fcm = providers::bare_fcm(&providers, bare).await?;
     figures.bare_fcm = Load::new(fcm.rate(), &fcm.latency, 0);
+    figures.bare_fcm_cpu = per_10k(procs::own_cpu()? - between, fcm.ok);
     let baseline_sends = providers.received();
 
     eprintln!("== pushgate");
@@ -300,15 +305,16 @@ impl Rig {
         let closed = Plan::closed(self.args.connections, count, DRAIN_GUARD);
         // The backlog of earlier runs is not this run's work.
         self.drain().await?;
-        let before = self.usage()?;
+        let (before, own_before) = (self.usage()?, procs::own_cpu()?);
         let (peak, _) = self.delivered(target, closed).await?;
-        let after = self.usage()?;
+        let (after, own_after) = (self.usage()?, procs::own_cpu()?);
         let per_10k =
             |from: Usage, to: Usage| (to.cpu - from.cpu).as_secs_f64() * 10_000.0 / count as f64;
         let cpu = CpuPer10k {
             ingest: per_10k(before[0], after[0]),
             dispatcher: per_10k(before[1], after[1]),
             redis: per_10k(before[2], after[2]),
+            harness: (own_after - own_before).as_secs_f64() * 10_000.0 / count as f64,
         };
         let rate = (peak.rate / 2.0).max(1.0);
         let open = Plan::open(self.args.connections, count, rate);

@@ -102,6 +102,15 @@ impl Drop for Proc {
     }
 }
 
+/// CPU time this harness process (load generator, mocks, bare client) has used.
+pub fn own_cpu() -> anyhow::Result<Duration> {
+    let stat = procfs::process::Process::myself()?.stat()?;
+    let ticks = procfs::ticks_per_second() as f64;
+    Ok(Duration::from_secs_f64(
+        (stat.utime + stat.stime) as f64 / ticks,
+    ))
+}
+
 /// A loopback address with a port nothing listens on now.
 pub fn free_addr() -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;

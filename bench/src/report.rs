@@ -38,6 +38,9 @@ pub struct CpuPer10k {
     pub ingest: f64,
     pub dispatcher: f64,
     pub redis: f64,
+    /// The harness process: the load generator and the mocks (or the bare client and
+    /// the mocks in a baseline run).
+    pub harness: f64,
 }
 
 /// One end-to-end provider run: the fastest load and half of it.
@@ -77,6 +80,9 @@ pub struct Figures {
     pub redis_xadd: f64,
     pub bare_apns: Load,
     pub bare_fcm: Load,
+    /// CPU of the harness (bare client and mock) per 10,000 sends of the bare runs.
+    pub bare_apns_cpu: f64,
+    pub bare_fcm_cpu: f64,
     pub ingest_peak: Load,
     pub ingest_half: Load,
     pub sync_wait_peak: Load,
@@ -307,15 +313,29 @@ impl Figures {
 
     fn resources(&self) -> String {
         let mut out = String::from(
-            "\n### CPU seconds per 10,000 notifications (end to end at peak)\n\n| Provider | ingest | dispatcher | redis |\n|---|---|---|---|\n",
+            "\n### CPU seconds per 10,000 notifications (at peak)\n\n| Run | ingest | dispatcher | redis | harness |\n|---|---|---|---|---|\n",
         );
-        for (name, run) in [("APNs", &self.apns), ("FCM", &self.fcm)] {
+        for (name, run) in [
+            ("end to end, APNs", &self.apns),
+            ("end to end, FCM", &self.fcm),
+        ] {
             let _ = writeln!(
                 out,
-                "| {name} | {:.2} s | {:.2} s | {:.2} s |",
-                run.cpu.ingest, run.cpu.dispatcher, run.cpu.redis
+                "| {name} | {:.2} s | {:.2} s | {:.2} s | {:.2} s |",
+                run.cpu.ingest, run.cpu.dispatcher, run.cpu.redis, run.cpu.harness
             );
         }
+        for (name, cpu) in [
+            ("bare client → mock APNs", self.bare_apns_cpu),
+            ("bare client → mock FCM", self.bare_fcm_cpu),
+        ] {
+            let _ = writeln!(out, "| {name} | – | – | – | {cpu:.2} s |");
+        }
+        out.push_str(
+            "\nThe harness column is this harness's own process: in end-to-end runs the \
+             HTTP/1.1 load generator and the mock, in the bare runs the bare HTTP/2 client \
+             and the mock.\n",
+        );
         out
     }
 }
