@@ -182,7 +182,10 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     eprintln!("== baselines");
     let providers = Providers::start().await?;
     let (redis, redis_url) = procs::start_redis(dir.path()).await?;
-    let (hello_peak, hello_half) = hello_baseline(&args, dir.path()).await?;
+    let (hello_peak, hello_half, hello_cpu) = hello_baseline(&args, dir.path()).await?;
+    figures
+        .other_cpu
+        .push(("axum hello-world, peak".to_owned(), hello_cpu));
     figures.hello_peak = hello_peak;
     figures.hello_half = hello_half;
     figures.redis_xadd = redis_xadd(&redis_url, args.connections, args.notifications * 2)?;
@@ -196,10 +199,20 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let apns = providers::bare_apns(&providers, bare).await?;
     let between = procs::own_cpu()?;
     figures.bare_apns = Load::new(apns.rate(), &apns.latency, 0);
-    figures.bare_apns_cpu = per_10k(between - before, apns.ok);
+    let bare_apns_cpu = per_10k(between - before, apns.ok);
     let fcm = providers::bare_fcm(&providers, bare).await?;
     figures.bare_fcm = Load::new(fcm.rate(), &fcm.latency, 0);
-    figures.bare_fcm_cpu = per_10k(procs::own_cpu()? - between, fcm.ok);
+    let bare_fcm_cpu = per_10k(procs::own_cpu()? - between, fcm.ok);
+    figures.other_cpu.extend([
+        (
+            "bare client → mock APNs".to_owned(),
+            [None, None, Some(bare_apns_cpu)],
+        ),
+        (
+            "bare client → mock FCM".to_owned(),
+            [None, None, Some(bare_fcm_cpu)],
+        ),
+    ]);
     let baseline_sends = providers.received();
 
     eprintln!("== pushgate");
@@ -245,7 +258,7 @@ impl Rig {
         // Measured alone, as the hello-world server is and as deployed (Lambda does not
         // share its cores with the dispatcher): the dispatcher catches up afterwards.
         self.dispatcher.set_paused(true)?;
-        let loads = self.ingest_loads().await;
+        let loads = self.ingest_loads("ingest alone, sync-wait off, peak").await;
         self.dispatcher.set_paused(false)?;
         let (peak, half) = loads?;
         self.figures.ingest_peak = peak;
@@ -263,7 +276,9 @@ impl Rig {
         .await?;
         std::mem::replace(&mut self.ingest, ingest).stop();
         self.ingest_addr = addr;
-        let (peak, half) = self.ingest_loads().await?;
+        let (peak, half) = self
+            .ingest_loads("ingest, sync-wait on (with the dispatcher), peak")
+            .await?;
         self.figures.sync_wait_peak = peak;
         self.figures.sync_wait_half = half;
         self.drain().await?;
@@ -287,10 +302,21 @@ impl Rig {
 
     /// Ingest at its peak (closed loop) and at half of it (open loop), with MongooseIM's
     /// v3 alert to APNs.
-    async fn ingest_loads(&mut self) -> anyhow::Result<(Load, Load)> {
+    async fn ingest_loads(&mut self, name: &str) -> anyhow::Result<(Load, Load)> {
         let make = Target::Apns.request(0);
         self.load(self.args.warm_up(), make.clone()).await?;
+        let (before, own_before) = (self.usage()?, procs::own_cpu()?);
         let peak = self.load(self.args.peak(), make.clone()).await?;
+        let (after, own_after) = (self.usage()?, procs::own_cpu()?);
+        let per_10k = |cpu: Duration| Some(cpu.as_secs_f64() * 10_000.0 / peak.ok.max(1) as f64);
+        self.figures.other_cpu.push((
+            name.to_owned(),
+            [
+                per_10k(after[0].cpu - before[0].cpu),
+                per_10k(after[2].cpu - before[2].cpu),
+                per_10k(own_after - own_before),
+            ],
+        ));
         let half = self.load(self.args.half_of(&peak), make).await?;
         Ok((
             Load::new(peak.rate(), &peak.latency, peak.failed),
@@ -449,7 +475,9 @@ impl Target {
     }
 }
 
-async fn hello_baseline(args: &Args, dir: &Path) -> anyhow::Result<(Load, Load)> {
+/// The hello-world server at its peak and half of it, and its CPU per 10,000 requests
+/// at the peak (with the harness's).
+async fn hello_baseline(args: &Args, dir: &Path) -> anyhow::Result<(Load, Load, [Option<f64>; 3])> {
     let addr = procs::free_addr()?;
     let mut command = Command::new(std::env::current_exe()?);
     command.args(["hello", "--listen", &addr.to_string()]);
@@ -460,12 +488,21 @@ async fn hello_baseline(args: &Args, dir: &Path) -> anyhow::Result<(Load, Load)>
         .with_context(|| url.clone())?;
     let make = Target::Apns.request(0);
     load::run(addr, args.warm_up(), make.clone()).await?;
+    let (before, own_before) = (server.usage()?.cpu, procs::own_cpu()?);
     let peak = load::run(addr, args.peak(), make.clone()).await?;
+    let (after, own_after) = (server.usage()?.cpu, procs::own_cpu()?);
+    let per_10k = |cpu: Duration| Some(cpu.as_secs_f64() * 10_000.0 / peak.ok.max(1) as f64);
+    let cpu = [
+        per_10k(after - before),
+        None,
+        per_10k(own_after - own_before),
+    ];
     let half = load::run(addr, args.half_of(&peak), make).await?;
     server.stop();
     Ok((
         Load::new(peak.rate(), &peak.latency, peak.failed),
         Load::new(half.rate(), &half.latency, half.failed),
+        cpu,
     ))
 }
 

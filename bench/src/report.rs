@@ -80,9 +80,9 @@ pub struct Figures {
     pub redis_xadd: f64,
     pub bare_apns: Load,
     pub bare_fcm: Load,
-    /// CPU of the harness (bare client and mock) per 10,000 sends of the bare runs.
-    pub bare_apns_cpu: f64,
-    pub bare_fcm_cpu: f64,
+    /// CPU seconds per 10,000 requests of the runs that are not end to end, by run:
+    /// ingest (or the hello-world server), Redis, and the harness, where measured.
+    pub other_cpu: Vec<(String, [Option<f64>; 3])>,
     pub ingest_peak: Load,
     pub ingest_half: Load,
     pub sync_wait_peak: Load,
@@ -325,16 +325,21 @@ impl Figures {
                 run.cpu.ingest, run.cpu.dispatcher, run.cpu.redis, run.cpu.harness
             );
         }
-        for (name, cpu) in [
-            ("bare client → mock APNs", self.bare_apns_cpu),
-            ("bare client → mock FCM", self.bare_fcm_cpu),
-        ] {
-            let _ = writeln!(out, "| {name} | – | – | – | {cpu:.2} s |");
+        let cell = |value: Option<f64>| value.map_or("–".to_owned(), |v| format!("{v:.2} s"));
+        for (name, [server, redis, harness]) in &self.other_cpu {
+            let _ = writeln!(
+                out,
+                "| {name} | {} | – | {} | {} |",
+                cell(*server),
+                cell(*redis),
+                cell(*harness)
+            );
         }
         out.push_str(
-            "\nThe harness column is this harness's own process: in end-to-end runs the \
-             HTTP/1.1 load generator and the mock, in the bare runs the bare HTTP/2 client \
-             and the mock.\n",
+            "\nThe harness column is this harness's own process: the HTTP/1.1 load generator \
+             (and the mocks, which take no sends in the hello-world and solo ingest runs), \
+             or the bare HTTP/2 client and the mock. The hello-world server's CPU is in the \
+             ingest column.\n",
         );
         out
     }
