@@ -63,7 +63,7 @@ impl Default for QueueSettings {
 }
 
 /// mimalloc instead of the system allocator: under load, glibc's malloc and free took
-/// about a tenth of the process's CPU time (BENCHMARKS.md).
+/// about a seventh of the process's CPU time (BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

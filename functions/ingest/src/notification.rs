@@ -91,22 +91,22 @@ async fn send(
             .await
             .map(|_| AppendOutcome::Appended)
     };
-    if !matches!(
-        appended,
-        Ok(AppendOutcome::Appended | AppendOutcome::AlreadyAppended)
-    ) {
+    let refusal = match appended {
+        Ok(AppendOutcome::Appended | AppendOutcome::AlreadyAppended) => None,
+        Ok(AppendOutcome::DeadToken) => {
+            Some(PushError::new(Category::Unregistered, "Unregistered"))
+        }
+        Err(error) => {
+            if let Some(suppressed) = crate::metrics::admit("append_failed") {
+                tracing::error!(job_id = %job.id, error = %error, suppressed, "job not appended: queue unavailable");
+            }
+            Some(PushError::generic("unable_to_connect"))
+        }
+    };
+    if let Some(error) = refusal {
         if let Some(sync_wait) = &state.sync_wait {
             sync_wait.forget(&job.id);
         }
-        let error = match appended {
-            Err(error) => {
-                if let Some(suppressed) = crate::metrics::admit("append_failed") {
-                    tracing::error!(job_id = %job.id, error = %error, suppressed, "job not appended: queue unavailable");
-                }
-                PushError::generic("unable_to_connect")
-            }
-            Ok(_) => PushError::new(Category::Unregistered, "Unregistered"),
-        };
         return respond(&answer_for_outcome(version, &error));
     }
     tracing::debug!(job_id = %job.id, api = version.as_str(), "job accepted");
