@@ -2,7 +2,6 @@
 //! start to its first poll of the Lambda Runtime API, the moment it can take an event.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -51,7 +50,7 @@ pub async fn measure(
 
     let mut times = Vec::with_capacity(runs);
     for run in 0..runs {
-        let mut command = Command::new(ingest);
+        let mut command = crate::procs::clean_command(ingest);
         command
             .env("AWS_LAMBDA_RUNTIME_API", api_addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", "pushgate-ingest")
@@ -79,7 +78,10 @@ pub async fn measure(
     Ok(Lambda {
         binary,
         size,
-        ready_median: times.get(times.len() / 2).copied().unwrap_or_default(),
+        ready_median: times
+            .get(times.len().saturating_sub(1) / 2)
+            .copied()
+            .unwrap_or_default(),
         ready_max: times.last().copied().unwrap_or_default(),
         runs,
     })

@@ -8,6 +8,10 @@ mod procs;
 mod providers;
 mod report;
 
+/// The hello-world baseline runs in this binary: the same allocator as pushgate's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -152,7 +156,10 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             ),
             (
                 "closed-loop runs".into(),
-                format!("{} s each, after a 2,000-request warm-up", args.seconds),
+                format!(
+                    "{} s each, after a warm-up of 2,000 requests (2 s at most)",
+                    args.seconds
+                ),
             ),
             (
                 "end-to-end runs".into(),
@@ -363,7 +370,7 @@ impl Rig {
             );
         }
         self.drain().await?;
-        let arrivals = target.control(&self.providers).take_arrivals();
+        let arrivals = target.control(&self.providers).end_arrivals();
         let mut latency = load::new_histogram();
         let mut last = outcome.began;
         for Arrival { device_token, at } in &arrivals {
@@ -559,7 +566,7 @@ async fn start_ingest(
     sync_wait_ms: Option<u64>,
 ) -> anyhow::Result<(Proc, SocketAddr)> {
     let addr = procs::free_addr()?;
-    let mut command = Command::new(binary);
+    let mut command = procs::clean_command(binary);
     command
         .env("PUSHGATE_LISTEN", addr.to_string())
         .env("PUSHGATE_REDIS_URL", redis_url)
@@ -589,7 +596,7 @@ async fn start_dispatcher(
     });
     let path = dir.join("dispatcher.toml");
     std::fs::write(&path, toml::to_string(&config)?)?;
-    let mut command = Command::new(binary);
+    let mut command = procs::clean_command(binary);
     command.arg("--config").arg(&path);
     let mut proc = Proc::spawn("dispatcher", command, &dir.join("dispatcher.log"))?;
     procs::wait_http_ready(&mut proc, &format!("http://{listen}/health/live")).await?;

@@ -111,6 +111,20 @@ pub fn own_cpu() -> anyhow::Result<Duration> {
     ))
 }
 
+/// A command for one of pushgate's binaries that inherits none of the caller's
+/// `PUSHGATE_*` or `AWS_LAMBDA_*` variables, so a setting in the shell cannot change
+/// what is measured.
+pub fn clean_command(binary: &Path) -> Command {
+    let mut command = Command::new(binary);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("PUSHGATE_") || name.starts_with("AWS_LAMBDA_") {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command
+}
+
 /// A loopback address with a port nothing listens on now.
 pub fn free_addr() -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;

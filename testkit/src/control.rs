@@ -255,6 +255,11 @@ impl Control {
             .unwrap_or_default()
     }
 
+    /// Stops the arrival log and returns what it held since the last take.
+    pub fn end_arrivals(&self) -> Vec<Arrival> {
+        self.lock().arrivals.take().unwrap_or_default()
+    }
+
     /// Clears the error table, the activity and the request count.
     pub fn reset(&self) {
         let mut inner = self.lock();

@@ -436,4 +436,12 @@ async fn apns_arrival_log_keeps_token_and_time_even_without_activity() {
         mock.control().take_arrivals().is_empty(),
         "taken arrivals are gone"
     );
+
+    push(&client, &mock.h2c_url(), TOK64, &alert()).await;
+    assert_eq!(mock.control().end_arrivals().len(), 1);
+    push(&client, &mock.h2c_url(), TOK64, &alert()).await;
+    assert!(
+        mock.control().take_arrivals().is_empty(),
+        "the log has ended"
+    );
 }
