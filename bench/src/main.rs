@@ -201,7 +201,6 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         connections: PROVIDER_CONNECTIONS,
         in_flight: IN_FLIGHT,
     };
-    let per_10k = |cpu: Duration, sends: u64| cpu.as_secs_f64() * 10_000.0 / sends as f64;
     let before = procs::own_cpu()?;
     let apns = providers::bare_apns(&providers, bare).await?;
     let between = procs::own_cpu()?;
@@ -315,20 +314,16 @@ impl Rig {
         let (before, own_before) = (self.usage()?, procs::own_cpu()?);
         let peak = self.load(self.args.peak(), make.clone()).await?;
         let (after, own_after) = (self.usage()?, procs::own_cpu()?);
-        let per_10k = |cpu: Duration| Some(cpu.as_secs_f64() * 10_000.0 / peak.ok.max(1) as f64);
         self.figures.other_cpu.push((
             name.to_owned(),
             [
-                per_10k(after[0].cpu - before[0].cpu),
-                per_10k(after[2].cpu - before[2].cpu),
-                per_10k(own_after - own_before),
+                Some(per_10k(after[0].cpu - before[0].cpu, peak.ok)),
+                Some(per_10k(after[2].cpu - before[2].cpu, peak.ok)),
+                Some(per_10k(own_after - own_before, peak.ok)),
             ],
         ));
         let half = self.load(self.args.half_of(&peak), make).await?;
-        Ok((
-            Load::new(peak.rate(), &peak.latency, peak.failed),
-            Load::new(half.rate(), &half.latency, half.failed),
-        ))
+        Ok((Load::of(&peak), Load::of(&half)))
     }
 
     /// `notifications` through ingest to one provider as fast as they are taken, then as
@@ -341,13 +336,11 @@ impl Rig {
         let (before, own_before) = (self.usage()?, procs::own_cpu()?);
         let (peak, _) = self.delivered(target, closed).await?;
         let (after, own_after) = (self.usage()?, procs::own_cpu()?);
-        let per_10k =
-            |from: Usage, to: Usage| (to.cpu - from.cpu).as_secs_f64() * 10_000.0 / count as f64;
         let cpu = CpuPer10k {
-            ingest: per_10k(before[0], after[0]),
-            dispatcher: per_10k(before[1], after[1]),
-            redis: per_10k(before[2], after[2]),
-            harness: (own_after - own_before).as_secs_f64() * 10_000.0 / count as f64,
+            ingest: per_10k(after[0].cpu - before[0].cpu, count),
+            dispatcher: per_10k(after[1].cpu - before[1].cpu, count),
+            redis: per_10k(after[2].cpu - before[2].cpu, count),
+            harness: per_10k(own_after - own_before, count),
         };
         let rate = (peak.rate / 2.0).max(1.0);
         let open = Plan::open(self.args.connections, count, rate);
@@ -498,19 +491,14 @@ async fn hello_baseline(args: &Args, dir: &Path) -> anyhow::Result<(Load, Load, 
     let (before, own_before) = (server.usage()?.cpu, procs::own_cpu()?);
     let peak = load::run(addr, args.peak(), make.clone()).await?;
     let (after, own_after) = (server.usage()?.cpu, procs::own_cpu()?);
-    let per_10k = |cpu: Duration| Some(cpu.as_secs_f64() * 10_000.0 / peak.ok.max(1) as f64);
     let cpu = [
-        per_10k(after - before),
+        Some(per_10k(after - before, peak.ok)),
         None,
-        per_10k(own_after - own_before),
+        Some(per_10k(own_after - own_before, peak.ok)),
     ];
     let half = load::run(addr, args.half_of(&peak), make).await?;
     server.stop();
-    Ok((
-        Load::new(peak.rate(), &peak.latency, peak.failed),
-        Load::new(half.rate(), &half.latency, half.failed),
-        cpu,
-    ))
+    Ok((Load::of(&peak), Load::of(&half), cpu))
 }
 
 async fn wait_until_listening(proc: &mut Proc, addr: SocketAddr) -> anyhow::Result<()> {
@@ -601,6 +589,11 @@ async fn start_dispatcher(
     let mut proc = Proc::spawn("dispatcher", command, &dir.join("dispatcher.log"))?;
     procs::wait_http_ready(&mut proc, &format!("http://{listen}/health/live")).await?;
     Ok(proc)
+}
+
+/// CPU seconds per 10,000 of `count` requests (or notifications) that took `cpu`.
+fn per_10k(cpu: Duration, count: u64) -> f64 {
+    cpu.as_secs_f64() * 10_000.0 / count.max(1) as f64
 }
 
 /// What the report says about the machine.

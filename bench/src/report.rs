@@ -19,6 +19,11 @@ pub struct Load {
 }
 
 impl Load {
+    /// The rate, latency and failures of one load run.
+    pub fn of(outcome: &crate::load::Outcome) -> Self {
+        Load::new(outcome.rate(), &outcome.latency, outcome.failed)
+    }
+
     pub fn new(rate: f64, latency: &Histogram<u64>, failed: u64) -> Self {
         let at = |q: f64| Duration::from_micros(latency.value_at_quantile(q));
         Load {

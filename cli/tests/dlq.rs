@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pushgate_shared::job::now_ms;
 use pushgate_shared::queue::{DeadLetter, Queue, QueueOptions, RedisQueue};
-use pushgate_shared::{Alert, ApiVersion, Job, Mode, Notification, Service, Target};
+use pushgate_shared::{ApiVersion, Job, Notification, Service};
 use pushgate_testkit::redis_server::{redis_url, unique_prefix};
 
 fn dlq(config: &std::path::Path, args: &[&str]) -> Output {
@@ -22,24 +22,7 @@ fn dlq(config: &std::path::Path, args: &[&str]) -> Output {
 }
 
 fn letter(token: &str) -> DeadLetter {
-    let notification = Notification {
-        target: Target {
-            service: Service::Apns,
-            mode: Mode::Prod,
-            device_token: token.to_owned(),
-            tags: Vec::new(),
-            topic: None,
-        },
-        alert: Some(Alert {
-            title: "t".to_owned(),
-            body: "b".to_owned(),
-            ..Alert::default()
-        }),
-        data: None,
-        priority: None,
-        time_to_live_secs: None,
-        mutable_content: false,
-    };
+    let notification = Notification::alert(Service::Apns, token, "t", "b");
     let mut job = Job::new(notification, ApiVersion::V3);
     job.attempt = 10;
     DeadLetter {

@@ -95,6 +95,29 @@ pub struct Notification {
 }
 
 impl Notification {
+    /// An alert with `title` and `body` to `device_token` in production mode, without
+    /// tags, topic, data or options.
+    pub fn alert(service: Service, device_token: &str, title: &str, body: &str) -> Self {
+        Notification {
+            target: Target {
+                service,
+                mode: Mode::Prod,
+                device_token: device_token.to_owned(),
+                tags: Vec::new(),
+                topic: None,
+            },
+            alert: Some(Alert {
+                title: title.to_owned(),
+                body: body.to_owned(),
+                ..Alert::default()
+            }),
+            data: None,
+            priority: None,
+            time_to_live_secs: None,
+            mutable_content: false,
+        }
+    }
+
     /// True when the notification carries no alert and is delivered as data only.
     pub fn is_silent(&self) -> bool {
         self.alert.is_none()

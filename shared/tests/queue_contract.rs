@@ -92,6 +92,19 @@ impl Harness for RedisHarness {
 
 /// Deletes a test's keys when dropped, so a long-lived Redis named by `REDIS_URL` does not
 /// fill up.
+impl RedisHarness {
+    /// A harness with `shards` shards, and a plain connection to look at its keys.
+    async fn with_connection(name: &str, shards: u16) -> (Self, redis::aio::MultiplexedConnection) {
+        let options = QueueOptions {
+            shards,
+            ..QueueOptions::default()
+        };
+        let harness = Self::start(name, options).await;
+        let connection = redis_connection(&harness.url).await;
+        (harness, connection)
+    }
+}
+
 struct DeleteKeysOnDrop {
     url: String,
     prefix: String,
@@ -204,25 +217,10 @@ contract_tests!(
 );
 
 fn job_for(token: &str) -> Job {
-    let notification = Notification {
-        target: Target {
-            service: Service::Fcm,
-            mode: Mode::Prod,
-            device_token: token.to_owned(),
-            tags: Vec::new(),
-            topic: None,
-        },
-        alert: Some(Alert {
-            title: "Hello".to_owned(),
-            body: "World".to_owned(),
-            ..Alert::default()
-        }),
-        data: None,
-        priority: None,
-        time_to_live_secs: None,
-        mutable_content: false,
-    };
-    Job::new(notification, ApiVersion::V3)
+    Job::new(
+        Notification::alert(Service::Fcm, token, "Hello", "World"),
+        ApiVersion::V3,
+    )
 }
 
 /// A job with every optional field set, to prove nothing is lost on the way.
@@ -946,19 +944,9 @@ fn ids_of(jobs: &[Job]) -> Vec<String> {
 /// Acknowledged entries leave the Redis stream; unread and pending ones stay.
 #[tokio::test]
 async fn redis_remove_done_shrinks_the_stream_to_what_is_still_needed() {
-    let prefix = unique_prefix("remove_done_len");
-    let options = QueueOptions {
-        prefix: prefix.clone(),
-        shards: 1,
-        ..QueueOptions::default()
-    };
-    let url = redis_url();
-    let _cleanup = DeleteKeysOnDrop {
-        url: url.clone(),
-        prefix: prefix.clone(),
-    };
-    let queue = RedisQueue::connect(&url, options).await.unwrap();
-    let mut redis = redis_connection(&url).await;
+    let (harness, mut redis) = RedisHarness::with_connection("remove_done_len", 1).await;
+    let prefix = harness.options.prefix.clone();
+    let queue = harness.open().await;
     let stream = format!("{prefix}:jobs:0");
     let length = async |redis: &mut redis::aio::MultiplexedConnection| -> usize {
         redis::cmd("XLEN")
@@ -999,19 +987,9 @@ async fn redis_remove_done_shrinks_the_stream_to_what_is_still_needed() {
 /// The key layout of DESIGN.md section 3, checked on Redis itself.
 #[tokio::test]
 async fn redis_keys_follow_the_design() {
-    let prefix = unique_prefix("keys");
-    let options = QueueOptions {
-        prefix: prefix.clone(),
-        shards: 2,
-        ..QueueOptions::default()
-    };
-    let url = redis_url();
-    let _cleanup = DeleteKeysOnDrop {
-        url: url.clone(),
-        prefix: prefix.clone(),
-    };
-    let queue = RedisQueue::connect(&url, options).await.unwrap();
-    let mut redis = redis_connection(&url).await;
+    let (harness, mut redis) = RedisHarness::with_connection("keys", 2).await;
+    let prefix = harness.options.prefix.clone();
+    let queue = harness.open().await;
     queue.ensure_group().await.unwrap();
     let job = job_for("device-a");
     let shard = shard_for("device-a", 2);

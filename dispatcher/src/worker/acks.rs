@@ -70,26 +70,15 @@ mod tests {
     use std::time::Duration;
 
     use pushgate_shared::queue::{EmbeddedQueue, QueueOptions};
-    use pushgate_shared::{ApiVersion, Job, Mode, Notification, Service, Target};
+    use pushgate_shared::{ApiVersion, Job, Notification, Service};
 
     use super::*;
 
     fn job(token: &str) -> Job {
-        let notification = Notification {
-            target: Target {
-                service: Service::Fcm,
-                mode: Mode::Prod,
-                device_token: token.to_owned(),
-                tags: Vec::new(),
-                topic: None,
-            },
-            alert: None,
-            data: Some(serde_json::Map::new()),
-            priority: None,
-            time_to_live_secs: None,
-            mutable_content: false,
-        };
-        Job::new(notification, ApiVersion::V3)
+        Job::new(
+            Notification::alert(Service::Fcm, token, "t", "b"),
+            ApiVersion::V3,
+        )
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@
 )]
 
 use dispatcher::{AppConfig, Credentials};
-use pushgate_shared::{Alert, Mode, Notification, Service, Target};
+use pushgate_shared::{Mode, Notification, Service};
 use pushgate_testkit::credentials::ApnsCredentialFiles;
 use pushgate_testkit::{ApnsCredentials, ServiceAccountFile};
 use serde_json::Value;
@@ -73,24 +73,7 @@ pub fn fcm_account(account: &ServiceAccountFile) -> Credentials {
 
 /// A notification for `service` and `device_token` with an alert `t`/`b` and no options.
 pub fn alert(service: Service, device_token: &str) -> Notification {
-    Notification {
-        target: Target {
-            service,
-            mode: Mode::Prod,
-            device_token: device_token.to_owned(),
-            tags: Vec::new(),
-            topic: None,
-        },
-        alert: Some(Alert {
-            title: "t".to_owned(),
-            body: "b".to_owned(),
-            ..Alert::default()
-        }),
-        data: None,
-        priority: None,
-        time_to_live_secs: None,
-        mutable_content: false,
-    }
+    Notification::alert(service, device_token, "t", "b")
 }
 
 /// A data-only notification for `service` and `device_token` carrying `data`.

@@ -459,24 +459,7 @@ impl Reply {
 /// An alert (title `t`, body `b`) to `device_token`, prod mode, as tests send it behind
 /// ingest's back.
 pub fn alert_notification(service: Service, device_token: &str) -> Notification {
-    Notification {
-        target: Target {
-            service,
-            mode: Mode::Prod,
-            device_token: device_token.to_owned(),
-            tags: Vec::new(),
-            topic: None,
-        },
-        alert: Some(Alert {
-            title: "t".to_owned(),
-            body: "b".to_owned(),
-            ..Alert::default()
-        }),
-        data: None,
-        priority: None,
-        time_to_live_secs: None,
-        mutable_content: false,
-    }
+    Notification::alert(service, device_token, "t", "b")
 }
 
 /// Polls `check` until it holds; fails the test after [`WAIT_LIMIT`].
